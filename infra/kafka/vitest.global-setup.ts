@@ -1,0 +1,2 @@
+// Placeholder: replaced by the Kafka bootstrap (starts a broker unless KAFKA_BROKERS is set).
+export default function setup() {}
