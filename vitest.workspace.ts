@@ -5,7 +5,7 @@ import type { TestProjectInlineConfiguration } from "vitest/config"
 const unit: TestProjectInlineConfiguration = {
   test: {
     name: "unit",
-    include: ["packages/*/src/**/*.test.ts"],
+    include: ["packages/*/src/**/*.test.ts", "infra/**/*.test.ts"],
     testTimeout: 30_000
   }
 }
