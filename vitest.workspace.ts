@@ -6,6 +6,7 @@ const unit: TestProjectInlineConfiguration = {
   test: {
     name: "unit",
     include: ["packages/*/src/**/*.test.ts", "infra/**/*.test.ts"],
+    exclude: ["**/node_modules/**", "infra/**/test/*.it.test.ts"],
     testTimeout: 30_000
   }
 }
@@ -15,7 +16,7 @@ const unit: TestProjectInlineConfiguration = {
 const integration: TestProjectInlineConfiguration = {
   test: {
     name: "integration",
-    include: ["packages/*/test/**/*.test.ts"],
+    include: ["packages/*/test/**/*.test.ts", "infra/**/test/*.it.test.ts"],
     globalSetup: ["infra/kafka/vitest.global-setup.ts"],
     pool: "forks",
     poolOptions: { forks: { singleFork: true } },
