@@ -1,0 +1,158 @@
+// Turns Effect handlers into grpc-js handlers. Each call runs as a fiber in the server's
+// FiberSet runtime; the client cancelling (or its deadline passing) interrupts the fiber.
+// Every call gets a server span continuing the caller's `traceparent`, a status-code
+// counter and a latency histogram; defects are logged here because grpc-js would only
+// see an opaque INTERNAL.
+import * as grpc from "@grpc/grpc-js"
+import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import type { AnyHandler, CallContext, Registration } from "../GrpcService.js"
+import * as GrpcStatus from "../GrpcStatus.js"
+import * as Metrics from "../Metrics.js"
+import * as Traceparent from "../Traceparent.js"
+import { fromReadable } from "./grpcRead.js"
+import { write } from "./grpcWrite.js"
+
+export interface BridgeRuntime {
+  readonly run: <A, E>(effect: Effect.Effect<A, E>) => Fiber.RuntimeFiber<A, E>
+  /** Completed when the server starts draining. */
+  readonly closing: Deferred.Deferred<void>
+}
+
+const handled = Metric.counter("grpc_server_handled_total", {
+  description: "gRPC calls completed by the server, by method and status code",
+  incremental: true
+})
+const handling = Metrics.latency("grpc_server_handling_seconds", "gRPC server call latency, by method")
+
+const toMetadata = (values: Readonly<Record<string, string>> | undefined) => {
+  const metadata = new grpc.Metadata()
+  for (const [key, value] of Object.entries(values ?? {})) metadata.set(key, value)
+  return metadata
+}
+
+const statusOf = (cause: Cause.Cause<GrpcStatus.GrpcStatusError>): grpc.StatusObject =>
+  Option.match(Cause.failureOption(cause), {
+    onSome: (error) => ({ code: error.code, details: error.details, metadata: toMetadata(error.metadata) }),
+    onNone: () =>
+      Cause.isInterruptedOnly(cause)
+        ? { code: grpc.status.UNAVAILABLE, details: "server is shutting down", metadata: new grpc.Metadata() }
+        : { code: grpc.status.INTERNAL, details: "internal error", metadata: new grpc.Metadata() }
+  })
+
+const codeOf = (exit: Exit.Exit<unknown, GrpcStatus.GrpcStatusError>): grpc.status =>
+  Exit.isSuccess(exit) ? grpc.status.OK : statusOf(exit.cause).code
+
+const contextOf = (method: string, call: { metadata: grpc.Metadata; getPeer(): string }): CallContext => ({
+  method,
+  metadata: call.metadata,
+  peer: call.getPeer()
+})
+
+const instrument = <A>(
+  method: string,
+  metadata: grpc.Metadata,
+  effect: Effect.Effect<A, GrpcStatus.GrpcStatusError>
+): Effect.Effect<A, GrpcStatus.GrpcStatusError> =>
+  effect.pipe(
+    Effect.onExit((exit) => {
+      const code = GrpcStatus.codeName(codeOf(exit))
+      return Effect.all([
+        Effect.annotateCurrentSpan("rpc.grpc.status_code", code),
+        Metric.update(handled.pipe(Metric.tagged("method", method), Metric.tagged("code", code)), 1),
+        Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause) && Option.isNone(Cause.failureOption(exit.cause))
+          ? Effect.logError("gRPC handler defect", exit.cause).pipe(Effect.annotateLogs({ method }))
+          : Effect.void
+      ], { discard: true })
+    }),
+    Metrics.time(handling.pipe(Metric.tagged("method", method))),
+    Effect.withSpan(`grpc.server ${method}`, {
+      kind: "server",
+      attributes: { "rpc.system": "grpc", "rpc.method": method }
+    }),
+    Traceparent.withRemoteParent(metadata.get(Traceparent.headerName)[0]?.toString())
+  )
+
+interface Cancellable {
+  readonly cancelled: boolean
+  once(event: "cancelled", listener: () => void): unknown
+  off(event: "cancelled", listener: () => void): unknown
+}
+
+/** Runs the call's fiber; the client going away interrupts it. */
+const runCall = <A>(
+  runtime: BridgeRuntime,
+  call: Cancellable,
+  effect: Effect.Effect<A, GrpcStatus.GrpcStatusError>,
+  onExit: (exit: Exit.Exit<A, GrpcStatus.GrpcStatusError>) => void
+) => {
+  const fiber = runtime.run(effect)
+  const onCancel = () => fiber.unsafeInterruptAsFork(fiber.id())
+  call.once("cancelled", onCancel)
+  fiber.addObserver((exit) => {
+    call.off("cancelled", onCancel)
+    if (!call.cancelled) onExit(exit)
+  })
+}
+
+const unimplemented = (method: string) => (_call: unknown, callback?: grpc.sendUnaryData<unknown>) => {
+  const status = { code: grpc.status.UNIMPLEMENTED, details: `${method} is not implemented` }
+  if (callback !== undefined) callback(status)
+}
+
+const handlerFor = (method: string, handler: AnyHandler, runtime: BridgeRuntime) => {
+  switch (handler._tag) {
+    case "Unary":
+      return (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) =>
+        runCall(
+          runtime,
+          call,
+          instrument(method, call.metadata, handler.handle(call.request as never, contextOf(method, call))),
+          (exit) => Exit.isSuccess(exit) ? callback(null, exit.value) : callback(statusOf(exit.cause))
+        )
+    case "ServerStream":
+      return (call: grpc.ServerWritableStream<unknown, unknown>) => {
+        const stream = handler.handle(call.request as never, contextOf(method, call))
+        const bounded = handler.endOnShutdown
+          ? Stream.interruptWhen(stream, Deferred.await(runtime.closing))
+          : stream
+        runCall(
+          runtime,
+          call,
+          instrument(method, call.metadata, Stream.runForEach(bounded, (message) => write(call, message))),
+          (exit) => Exit.isSuccess(exit) ? call.end() : call.emit("error", statusOf(exit.cause))
+        )
+      }
+    case "ClientStream":
+      return (call: grpc.ServerReadableStream<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+        const requests = fromReadable<never, GrpcStatus.GrpcStatusError>(
+          call,
+          (cause) => GrpcStatus.cancelled(`request stream failed: ${cause.message}`)
+        )
+        runCall(
+          runtime,
+          call,
+          instrument(method, call.metadata, handler.handle(requests, contextOf(method, call))),
+          (exit) => Exit.isSuccess(exit) ? callback(null, exit.value) : callback(statusOf(exit.cause))
+        )
+      }
+  }
+}
+
+/** The grpc-js implementation object for one registration. */
+export const bridge = (registration: Registration, runtime: BridgeRuntime): grpc.UntypedServiceImplementation => {
+  const implementation: grpc.UntypedServiceImplementation = {}
+  for (const [key, definition] of Object.entries(registration.definition)) {
+    const handler = registration.handlers[key]
+    implementation[key] = (handler === undefined
+      ? unimplemented(definition.path)
+      : handlerFor(definition.path, handler, runtime)) as grpc.UntypedHandleCall
+  }
+  return implementation
+}
