@@ -1,1 +1,14 @@
-export {}
+// Public API of @trading/raft: the pure core, the Effect runtime and its services.
+export * as Membership from "./core/Membership.js"
+export * as RaftCore from "./core/RaftCore.js"
+export * as RaftLog from "./core/RaftLog.js"
+export * from "./core/Types.js"
+export * from "./Errors.js"
+export * as FileStorage from "./FileStorage.js"
+export * as MemoryStorage from "./MemoryStorage.js"
+export * as MemoryTransport from "./MemoryTransport.js"
+export * as RaftNode from "./RaftNode.js"
+export type { StateMachine } from "./StateMachine.js"
+export { type PersistOutput, Storage, type StorageApi } from "./Storage.js"
+export { Transport, type TransportApi } from "./Transport.js"
+export * as Wire from "./Wire.js"

@@ -129,8 +129,10 @@ export interface AppendResponse {
   /** On success, the last index now matching the leader's log. */
   matchIndex: number;
   /**
-   * On failure, a hint for fast backtracking: the follower's last index, and the
-   * first index of the conflicting term.
+   * On failure, a hint for fast backtracking. If the follower's log is too short:
+   * conflict_index = its last index + 1 and conflict_term = 0. Otherwise conflict_term
+   * is the follower's term at prev_log_index and conflict_index the first index of that
+   * term in its log. Zero in a reply to a message from an older term.
    */
   conflictIndex: number;
   conflictTerm: number;
@@ -140,8 +142,9 @@ export interface AppendResponse {
 export interface InstallSnapshotRequest {
   lastIncludedIndex: number;
   lastIncludedTerm: number;
-  /** Membership as of the snapshot, encoded by the core. */
+  /** Membership as of the snapshot, encoded by the core (JSON {"voters":[..],"learners":[..]}). */
   configuration: Buffer;
+  /** The core sends a whole snapshot in one message: offset 0, done true. */
   offset: number;
   data: Buffer;
   done: boolean;

@@ -1,0 +1,270 @@
+/**
+ * Durable `Storage` in a directory:
+ * - `log`: an append-only file of records `[u32 length][u32 crc32][payload]`, payload
+ *   `[f64 index][f64 term][u8 kind][data]`. `write` appends (or truncates to a record
+ *   boundary first), `sync` fsyncs it. On start every record is verified; the first short
+ *   or corrupt record marks a torn tail, which is truncated away before the node runs.
+ * - `hardstate` and `snapshot`: replaced atomically (write a temporary file, fsync, rename,
+ *   fsync the directory), each with a crc32 so a damaged file is an error, not garbage.
+ * Compaction rewrites the log without the covered prefix, again via temporary file and rename.
+ *
+ * Synchronous node:fs calls wrapped in Effect: the node's actor fiber must wait for the
+ * fsync anyway before it may send (ADR 0032).
+ */
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { decodeMembership, encodeMembership } from "./core/Membership.js"
+import type { Persisted } from "./core/RaftCore.js"
+import type { Entry, EntryKind, HardState, Snapshot } from "./core/Types.js"
+import { StorageError } from "./Errors.js"
+import { crc32 } from "./internal/Crc32.js"
+import { Storage, type StorageApi } from "./Storage.js"
+
+const kinds: ReadonlyArray<EntryKind> = ["command", "noop", "config"]
+const HEADER = 8
+
+export const encodeRecord = (e: Entry): Buffer => {
+  const payload = Buffer.alloc(17 + e.data.length)
+  payload.writeDoubleLE(e.index, 0)
+  payload.writeDoubleLE(e.term, 8)
+  payload.writeUInt8(kinds.indexOf(e.kind), 16)
+  payload.set(e.data, 17)
+  const header = Buffer.alloc(HEADER)
+  header.writeUInt32LE(payload.length, 0)
+  header.writeUInt32LE(crc32(payload), 4)
+  return Buffer.concat([header, payload])
+}
+
+interface Scanned {
+  readonly entries: Array<Entry>
+  readonly offsets: Array<number>
+  /** Byte length of the valid prefix of the file. */
+  readonly validLength: number
+}
+
+/** Read records until the end or the first torn/corrupt/out-of-sequence one. */
+export const scanLog = (bytes: Buffer): Scanned => {
+  const entries: Array<Entry> = []
+  const offsets: Array<number> = []
+  let pos = 0
+  while (pos + HEADER <= bytes.length) {
+    const len = bytes.readUInt32LE(pos)
+    const crc = bytes.readUInt32LE(pos + 4)
+    if (len < 17 || pos + HEADER + len > bytes.length) break
+    const payload = bytes.subarray(pos + HEADER, pos + HEADER + len)
+    if (crc32(payload) !== crc) break
+    const index = payload.readDoubleLE(0)
+    const kind = kinds[payload.readUInt8(16)]
+    const prev = entries[entries.length - 1]
+    if (kind === undefined || (prev !== undefined && index !== prev.index + 1)) break
+    entries.push({ index, term: payload.readDoubleLE(8), kind, data: new Uint8Array(payload.subarray(17)) })
+    offsets.push(pos)
+    pos += HEADER + len
+  }
+  return { entries, offsets, validLength: pos }
+}
+
+const sealed = (body: Buffer): Buffer => {
+  const header = Buffer.alloc(4)
+  header.writeUInt32LE(crc32(body), 0)
+  return Buffer.concat([header, body])
+}
+
+const unseal = (file: string, bytes: Buffer): Buffer => {
+  if (bytes.length < 4 || crc32(bytes.subarray(4)) !== bytes.readUInt32LE(0)) {
+    throw new Error(`${file} is corrupt (checksum mismatch)`)
+  }
+  return bytes.subarray(4)
+}
+
+const encodeSnapshot = (s: Snapshot): Buffer => {
+  const meta = Buffer.from(JSON.stringify({ index: s.index, term: s.term }))
+  const config = Buffer.from(encodeMembership(s.membership))
+  const head = Buffer.alloc(8)
+  head.writeUInt32LE(meta.length, 0)
+  head.writeUInt32LE(config.length, 4)
+  return sealed(Buffer.concat([head, meta, config, s.data]))
+}
+
+const decodeSnapshot = (file: string, bytes: Buffer): Snapshot => {
+  const body = unseal(file, bytes)
+  const metaLen = body.readUInt32LE(0)
+  const configLen = body.readUInt32LE(4)
+  const meta = JSON.parse(body.subarray(8, 8 + metaLen).toString()) as { index: number; term: number }
+  const membership = decodeMembership(new Uint8Array(body.subarray(8 + metaLen, 8 + metaLen + configLen)))
+  return {
+    index: meta.index,
+    term: meta.term,
+    membership,
+    data: new Uint8Array(body.subarray(8 + metaLen + configLen))
+  }
+}
+
+const fsyncDir = (dir: string) => {
+  const fd = fs.openSync(dir, "r")
+  try {
+    fs.fsyncSync(fd)
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+/** Crash-safe replacement: after a crash the file is either the old or the new content. */
+const atomicWrite = (dir: string, name: string, content: Buffer) => {
+  const tmp = path.join(dir, `${name}.tmp`)
+  const fd = fs.openSync(tmp, "w")
+  try {
+    fs.writeSync(fd, content)
+    fs.fsyncSync(fd)
+  } finally {
+    fs.closeSync(fd)
+  }
+  fs.renameSync(tmp, path.join(dir, name))
+  fsyncDir(dir)
+}
+
+const readIfExists = (file: string): Buffer | null => fs.existsSync(file) ? fs.readFileSync(file) : null
+
+/**
+ * Keep only log entries that continue the snapshot: a crash between saving a snapshot and
+ * rewriting the log can leave entries from before an InstallSnapshot that do not.
+ */
+const continuing = (snapshot: Snapshot | null, scanned: Scanned): number => {
+  if (snapshot === null || scanned.entries.length === 0) return 0
+  const first = scanned.entries[0]!.index
+  if (first === snapshot.index + 1) return 0
+  if (first > snapshot.index + 1) return scanned.entries.length
+  const at = scanned.entries[snapshot.index - first]
+  return at !== undefined && at.term === snapshot.term ? snapshot.index - first + 1 : scanned.entries.length
+}
+
+export const make = (dir: string): Effect.Effect<StorageApi, StorageError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const logFile = path.join(dir, "log")
+    const attempt = <A>(op: string, file: string, f: () => A) =>
+      Effect.try({ try: f, catch: (cause) => new StorageError({ op, path: file, cause }) })
+
+    // Recover: read everything, truncate a torn tail, drop entries the snapshot supersedes.
+    const recovered = yield* attempt("open", dir, () => {
+      fs.mkdirSync(dir, { recursive: true })
+      const hs = readIfExists(path.join(dir, "hardstate"))
+      const hardState: HardState = hs === null
+        ? { term: 0, votedFor: null }
+        : JSON.parse(unseal("hardstate", hs).toString()) as HardState
+      const snapBytes = readIfExists(path.join(dir, "snapshot"))
+      const snapshot = snapBytes === null ? null : decodeSnapshot("snapshot", snapBytes)
+      const bytes = readIfExists(logFile) ?? Buffer.alloc(0)
+      const scanned = scanLog(bytes)
+      if (scanned.validLength < bytes.length) {
+        const fd = fs.openSync(logFile, "r+")
+        try {
+          fs.ftruncateSync(fd, scanned.validLength)
+          fs.fsyncSync(fd)
+        } finally {
+          fs.closeSync(fd)
+        }
+      }
+      const drop = continuing(snapshot, scanned)
+      return {
+        hardState,
+        snapshot,
+        entries: scanned.entries.slice(drop),
+        offsets: scanned.offsets.slice(drop),
+        length: scanned.validLength,
+        tornBytes: bytes.length - scanned.validLength
+      }
+    })
+    if (recovered.tornBytes > 0) {
+      yield* Effect.logWarning(`raft log: truncated a torn tail of ${recovered.tornBytes} bytes`).pipe(
+        Effect.annotateLogs("path", logFile)
+      )
+    }
+    // Offsets of every entry in the current log file, by index, for truncation.
+    let firstIndex = recovered.entries[0]?.index ?? (recovered.snapshot?.index ?? 0) + 1
+    let offsets = recovered.offsets
+    let length = recovered.length
+    const openLog = () => {
+      fs.closeSync(fs.openSync(logFile, "a"))
+      return fs.openSync(logFile, "r+")
+    }
+    let fd = yield* attempt("open", logFile, openLog)
+    yield* Effect.addFinalizer(() => Effect.sync(() => fs.closeSync(fd)))
+    const snapshotHolder: { current: Snapshot | null } = { current: recovered.snapshot }
+
+    const truncateFrom = (from: number) => {
+      const k = from - firstIndex
+      if (k >= offsets.length) return
+      const at = k <= 0 ? 0 : offsets[k]!
+      fs.ftruncateSync(fd, at)
+      length = at
+      offsets = k <= 0 ? [] : offsets.slice(0, k)
+      if (k <= 0) firstIndex = from
+    }
+
+    const appendEntries = (from: number, entries: ReadonlyArray<Entry>) => {
+      truncateFrom(from)
+      if (offsets.length === 0) firstIndex = from
+      const buffers: Array<Buffer> = []
+      for (const e of entries) {
+        const rec = encodeRecord(e)
+        offsets.push(length)
+        length += rec.length
+        buffers.push(rec)
+      }
+      if (buffers.length > 0) {
+        fs.writeSync(fd, Buffer.concat(buffers), 0, undefined, offsets[offsets.length - buffers.length])
+      }
+    }
+
+    const compactLog = (snapshot: Snapshot) => {
+      // Keep the records after the snapshot: copy the tail of the file into a new log.
+      const k = snapshot.index + 1 - firstIndex
+      const tailStart = k <= 0 ? 0 : k >= offsets.length ? length : offsets[k]!
+      const tail = Buffer.alloc(length - tailStart)
+      if (tail.length > 0) {
+        fs.readSync(fd, tail, 0, tail.length, tailStart)
+      }
+      fs.fsyncSync(fd)
+      atomicWrite(dir, "log", tail)
+      fs.closeSync(fd)
+      fd = openLog()
+      offsets = k <= 0
+        ? offsets.map((o) => o - tailStart)
+        : offsets.slice(Math.min(k, offsets.length)).map((o) => o - tailStart)
+      length = tail.length
+      firstIndex = offsets.length === 0 ? snapshot.index + 1 : Math.max(firstIndex, snapshot.index + 1)
+    }
+
+    const api: StorageApi = {
+      load: Effect.sync((): Persisted => ({
+        hardState: recovered.hardState,
+        snapshot: snapshotHolder.current,
+        entries: recovered.entries
+      })),
+      write: (outputs) =>
+        attempt("write", dir, () => {
+          for (const o of outputs) {
+            switch (o._tag) {
+              case "PersistHardState":
+                atomicWrite(dir, "hardstate", sealed(Buffer.from(JSON.stringify(o.hardState))))
+                break
+              case "PersistSnapshot":
+                atomicWrite(dir, "snapshot", encodeSnapshot(o.snapshot))
+                snapshotHolder.current = o.snapshot
+                compactLog(o.snapshot)
+                break
+              case "PersistEntries":
+                appendEntries(o.from, o.entries)
+                break
+            }
+          }
+        }),
+      sync: attempt("fsync", logFile, () => fs.fsyncSync(fd))
+    }
+    return api
+  })
+
+export const layer = (dir: string): Layer.Layer<Storage, StorageError> => Layer.scoped(Storage, make(dir))

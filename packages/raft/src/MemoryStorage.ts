@@ -1,0 +1,29 @@
+/**
+ * In-memory `Storage` with crash semantics for simulation and tests: writes become durable
+ * only on `sync`, and `crash` on the handle discards whatever was not synced.
+ */
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Store from "./internal/MemoryLogStore.js"
+import { Storage, type StorageApi } from "./Storage.js"
+
+export interface MemoryDisk {
+  readonly store: Store.MemoryLogStore
+}
+
+/** A fresh disk; keep the handle to restart a node on the same data or to crash it. */
+export const makeDisk = (): MemoryDisk => ({ store: Store.makeMemoryLogStore() })
+
+/** Lose unsynced writes, as a power cut would. */
+export const crash = (disk: MemoryDisk): Effect.Effect<void> => Effect.sync(() => Store.crash(disk.store))
+
+export const make = (disk: MemoryDisk): StorageApi => ({
+  load: Effect.sync(() => {
+    const s = Store.load(disk.store)
+    return { hardState: s.hardState, snapshot: s.snapshot, entries: s.entries }
+  }),
+  write: (outputs) => Effect.sync(() => outputs.forEach((o) => Store.write(disk.store, o))),
+  sync: Effect.sync(() => Store.sync(disk.store))
+})
+
+export const layer = (disk: MemoryDisk): Layer.Layer<Storage> => Layer.succeed(Storage, make(disk))

@@ -1,0 +1,327 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Random from "effect/Random"
+import * as Scope from "effect/Scope"
+import * as TestClock from "effect/TestClock"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import type { NodeId } from "./core/Types.js"
+import * as FileStorage from "./FileStorage.js"
+import * as RegistrySM from "./internal/RegistryStateMachine.js"
+import * as MemoryStorage from "./MemoryStorage.js"
+import * as MemoryTransport from "./MemoryTransport.js"
+import * as RaftNode from "./RaftNode.js"
+import { encodeCommand } from "./sim/Registry.js"
+import { Storage, type StorageApi } from "./Storage.js"
+import { Transport } from "./Transport.js"
+
+const text = (b: Uint8Array) => new TextDecoder().decode(b)
+const write = (key: string, value: string) => encodeCommand({ op: "write", key, value })
+const key = (k: string) => new TextEncoder().encode(k)
+
+/** Let fibers run: messages between in-memory nodes need a few scheduler turns. */
+const drain = Effect.forEach(Array.from({ length: 10 }), () => Effect.yieldNow(), { discard: true })
+
+/** Advance the TestClock one tick at a time so every tick and the messages it causes run in order. */
+const advance = (millis: number) =>
+  Effect.forEach(
+    Array.from({ length: Math.ceil(millis / 5) }),
+    () => Effect.zipRight(TestClock.adjust("5 millis"), drain),
+    {
+      discard: true
+    }
+  )
+
+const start = (
+  network: MemoryTransport.MemoryNetwork,
+  storage: StorageApi,
+  config: RaftNode.RaftNodeConfig,
+  scope: Scope.Scope
+) =>
+  RaftNode.make(config, RegistrySM.make()).pipe(
+    Effect.provideService(Storage, storage),
+    Effect.provideService(Transport, network.transport),
+    Scope.extend(scope)
+  )
+
+const threeNodes = Effect.gen(function*() {
+  const network = yield* MemoryTransport.make
+  const ids: ReadonlyArray<NodeId> = ["n1", "n2", "n3"]
+  const scope = yield* Effect.scope
+  const nodes = yield* Effect.forEach(
+    ids,
+    (id) => start(network, MemoryStorage.make(MemoryStorage.makeDisk()), { id, bootstrap: ids }, scope)
+  )
+  return { network, nodes }
+})
+
+const leaders = (nodes: ReadonlyArray<RaftNode.RaftNode>) =>
+  Effect.map(Effect.forEach(nodes, (n) => n.status), (ss) => ss.filter((s) => s.role === "leader"))
+
+describe("RaftNode runtime under TestClock", () => {
+  it.scoped("elects a leader within the configured election timeout window [100, 200) ms", () =>
+    Effect.gen(function*() {
+      const { nodes } = yield* threeNodes
+      // electionTicks 10 x 10 ms: nobody may stand before 100 ms.
+      yield* advance(95)
+      expect(yield* leaders(nodes)).toHaveLength(0)
+      yield* advance(110)
+      const elected = yield* leaders(nodes)
+      expect(elected).toHaveLength(1)
+      for (const n of nodes) expect((yield* n.status).leader).toBe(elected[0]!.id)
+    }).pipe(Effect.withRandom(Random.make("election-window"))))
+
+  it.scoped("commits proposals with the state machine's answer and serves linearizable reads", () =>
+    Effect.gen(function*() {
+      const { nodes } = yield* threeNodes
+      yield* advance(250)
+      const leaderId = (yield* leaders(nodes))[0]!.id
+      const leader = nodes.find((n) => n.id === leaderId)!
+      const follower = nodes.find((n) => n.id !== leaderId)!
+      const first = yield* Effect.fork(leader.propose(write("order-1", "a")))
+      const second = yield* Effect.fork(leader.propose(write("order-1", "b")))
+      yield* advance(20)
+      expect(text(yield* first.await.pipe(Effect.flatten))).toBe("a")
+      expect(text(yield* second.await.pipe(Effect.flatten))).toBe("a") // first writer wins
+      const read = yield* Effect.fork(leader.read(key("order-1")))
+      yield* advance(20)
+      expect(text(yield* read.await.pipe(Effect.flatten))).toBe("a")
+      const refused = yield* Effect.either(follower.propose(write("order-2", "x")))
+      expect(Either.isLeft(refused) && refused.left._tag === "NotLeader" && refused.left.leader).toBe(leaderId)
+    }).pipe(Effect.withRandom(Random.make("propose"))))
+
+  it.scoped("a partitioned leader steps down (CheckQuorum) and the others elect a new one", () =>
+    Effect.gen(function*() {
+      const { network, nodes } = yield* threeNodes
+      yield* advance(250)
+      const old = (yield* leaders(nodes))[0]!
+      yield* network.isolate(old.id)
+      yield* advance(450)
+      const oldNode = nodes.find((n) => n.id === old.id)!
+      // It stepped down; isolated, it may since have timed out and be asking for pre-votes.
+      expect((yield* oldNode.status).role).not.toBe("leader")
+      const now = yield* leaders(nodes)
+      expect(now).toHaveLength(1)
+      expect(now[0]!.id).not.toBe(old.id)
+      expect(now[0]!.term).toBeGreaterThan(old.term)
+    }).pipe(Effect.withRandom(Random.make("partition"))))
+
+  it.scoped("transfers leadership and adds a server through learner catch-up and promotion", () =>
+    Effect.gen(function*() {
+      const { network, nodes } = yield* threeNodes
+      yield* advance(250)
+      const leaderId = (yield* leaders(nodes))[0]!.id
+      const leader = nodes.find((n) => n.id === leaderId)!
+      const target = nodes.find((n) => n.id !== leaderId)!
+      const transfer = yield* Effect.fork(leader.transferLeadership(target.id))
+      yield* advance(100)
+      expect(Exit.isSuccess(yield* transfer.await)).toBe(true)
+      expect((yield* target.status).role).toBe("leader")
+      const scope = yield* Effect.scope
+      yield* start(network, MemoryStorage.make(MemoryStorage.makeDisk()), { id: "n4" }, scope)
+      const add = yield* Effect.fork(target.addServer("n4"))
+      yield* advance(300)
+      expect(Exit.isSuccess(yield* add.await)).toBe(true)
+      expect((yield* target.status).membership.voters).toContain("n4")
+    }).pipe(Effect.withRandom(Random.make("transfer"))))
+
+  it.scoped("acknowledged writes survive repeated leader isolation and reach every node", () =>
+    Effect.gen(function*() {
+      const network = yield* MemoryTransport.make
+      const ids: ReadonlyArray<NodeId> = ["n1", "n2", "n3"]
+      const scope = yield* Effect.scope
+      const sms = ids.map(() => RegistrySM.make())
+      const nodes = yield* Effect.forEach(ids, (id, i) =>
+        RaftNode.make({ id, bootstrap: ids, snapshotEvery: 5 }, sms[i]!).pipe(
+          Effect.provideService(Storage, MemoryStorage.make(MemoryStorage.makeDisk())),
+          Effect.provideService(Transport, network.transport),
+          Scope.extend(scope)
+        ))
+      const acknowledged = new Map<string, string>()
+      for (let round = 0; round < 4; round++) {
+        yield* advance(250)
+        const current = yield* leaders(nodes)
+        if (current.length === 0) {
+          continue
+        }
+        const leader = nodes.find((n) =>
+          n.id === current[0]!.id
+        )!
+        const writes = yield* Effect.forEach(
+          [0, 1, 2, 3],
+          (i) => Effect.fork(Effect.either(leader.propose(write(`r${round}-${i}`, `${leader.id}`)))),
+          { concurrency: "unbounded" }
+        )
+        yield* advance(15)
+        // Cut the leader off while later proposals may still be in flight.
+        yield* network.isolate(leader.id)
+        yield* advance(400)
+        for (const [i, f] of writes.entries()) {
+          const r = yield* f.await.pipe(Effect.flatten)
+          if (Either.isRight(r)) acknowledged.set(`r${round}-${i}`, text(r.right))
+        }
+        yield* network.heal
+      }
+      yield* advance(500)
+      expect(acknowledged.size).toBeGreaterThan(0)
+      for (const sm of sms) {
+        for (const [k, v] of acknowledged) expect(sm.values.get(k)).toBe(v)
+      }
+    }).pipe(Effect.withRandom(Random.make("isolation-rounds"))))
+
+  it.scoped("closing the scope stops the node and fails requests still waiting", () =>
+    Effect.gen(function*() {
+      const network = yield* MemoryTransport.make
+      const scope = yield* Scope.make()
+      const node = yield* start(network, MemoryStorage.make(MemoryStorage.makeDisk()), {
+        id: "n1",
+        bootstrap: ["n1", "n2", "n3"]
+      }, scope)
+      const read = yield* Effect.fork(node.read(key("k")))
+      yield* drain
+      yield* Scope.close(scope, Exit.void)
+      const exit = yield* read.await
+      expect(Exit.isFailure(exit)).toBe(true)
+    }))
+})
+
+describe("durable storage (real files)", () => {
+  const tempDir = Effect.acquireRelease(
+    Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "raft-test-"))),
+    (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+  )
+
+  it.scoped("a restarted node recovers its log, snapshot and state from disk", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const network = yield* MemoryTransport.make
+      const config = { id: "solo", bootstrap: ["solo"], snapshotEvery: 4 }
+      const first = yield* Scope.make()
+      const storage1 = yield* FileStorage.make(dir).pipe(Scope.extend(first))
+      const node1 = yield* start(network, storage1, config, first)
+      yield* advance(250)
+      for (let i = 0; i < 10; i++) {
+        const f = yield* Effect.fork(node1.propose(write(`k${i}`, `v${i}`)))
+        yield* advance(10)
+        expect(text(yield* f.await.pipe(Effect.flatten))).toBe(`v${i}`)
+      }
+      const before = yield* node1.status
+      yield* Scope.close(first, Exit.void)
+
+      const second = yield* Scope.make()
+      const storage2 = yield* FileStorage.make(dir).pipe(Scope.extend(second))
+      const loaded = yield* storage2.load
+      expect(loaded.hardState.term).toBe(before.term)
+      expect(loaded.snapshot).not.toBeNull()
+      const node2 = yield* start(network, storage2, config, second)
+      expect((yield* node2.status).lastIndex).toBe(before.lastIndex)
+      yield* advance(250)
+      const read = yield* Effect.fork(node2.read(key("k9")))
+      yield* advance(20)
+      expect(text(yield* read.await.pipe(Effect.flatten))).toBe("v9")
+      const read0 = yield* Effect.fork(node2.read(key("k0")))
+      yield* advance(20)
+      expect(text(yield* read0.await.pipe(Effect.flatten))).toBe("v0")
+      yield* Scope.close(second, Exit.void)
+    }))
+
+  it.scoped("a torn log tail is detected and truncated on start", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const entries = [1, 2, 3].map((index) => ({
+        index,
+        term: 1,
+        kind: "command" as const,
+        data: new TextEncoder().encode(`e${index}`)
+      }))
+      const s1 = yield* Scope.make()
+      const st1 = yield* FileStorage.make(dir).pipe(Scope.extend(s1))
+      yield* st1.write([{ _tag: "PersistEntries", from: 1, entries }])
+      yield* st1.sync
+      yield* Scope.close(s1, Exit.void)
+      const logFile = path.join(dir, "log")
+      const good = fs.statSync(logFile).size
+      // A crash in the middle of appending a fourth record: header written, payload cut short.
+      const torn = FileStorage.encodeRecord({ index: 4, term: 1, kind: "command", data: new Uint8Array(100) })
+      fs.appendFileSync(logFile, torn.subarray(0, 40))
+
+      const s2 = yield* Scope.make()
+      const st2 = yield* FileStorage.make(dir).pipe(Scope.extend(s2))
+      expect((yield* st2.load).entries.map((e) => e.index)).toEqual([1, 2, 3])
+      expect(fs.statSync(logFile).size).toBe(good)
+      // The repaired log accepts appends at the right place.
+      yield* st2.write([{ _tag: "PersistEntries", from: 4, entries: [{ ...entries[0]!, index: 4 }] }])
+      yield* st2.sync
+      yield* Scope.close(s2, Exit.void)
+
+      // A flipped bit in the last record is caught by its checksum.
+      const bytes = fs.readFileSync(logFile)
+      bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0xff
+      fs.writeFileSync(logFile, bytes)
+      const s3 = yield* Scope.make()
+      const st3 = yield* FileStorage.make(dir).pipe(Scope.extend(s3))
+      expect((yield* st3.load).entries.map((e) => e.index)).toEqual([1, 2, 3])
+      yield* Scope.close(s3, Exit.void)
+    }))
+
+  it.scoped("compaction keeps the log after the snapshot; entries that do not continue a snapshot are dropped", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const e = (index: number, term: number) => ({
+        index,
+        term,
+        kind: "command" as const,
+        data: new Uint8Array([index])
+      })
+      const membership = { voters: ["a"], learners: [] }
+      const s1 = yield* Scope.make()
+      const st1 = yield* FileStorage.make(dir).pipe(Scope.extend(s1))
+      yield* st1.write([{ _tag: "PersistEntries", from: 1, entries: [1, 2, 3, 4, 5].map((i) => e(i, 1)) }])
+      yield* st1.write([{
+        _tag: "PersistSnapshot",
+        snapshot: { index: 3, term: 1, membership, data: new Uint8Array([9]) }
+      }])
+      yield* st1.write([{ _tag: "PersistEntries", from: 6, entries: [e(6, 2)] }])
+      yield* st1.sync
+      yield* Scope.close(s1, Exit.void)
+      const s2 = yield* Scope.make()
+      const loaded = yield* Effect.flatMap(FileStorage.make(dir).pipe(Scope.extend(s2)), (st) => st.load)
+      expect(loaded.snapshot).toMatchObject({ index: 3, term: 1, membership })
+      expect(loaded.entries.map((x) => x.index)).toEqual([4, 5, 6])
+      yield* Scope.close(s2, Exit.void)
+
+      // A snapshot installed from a leader (index 10, term 7) saved just before a crash, with
+      // the old, conflicting log still on disk: the old entries must not come back.
+      fs.writeFileSync(path.join(dir, "log"), Buffer.concat([1, 2, 3].map((i) => FileStorage.encodeRecord(e(i, 1)))))
+      const s3 = yield* Scope.make()
+      const st3 = yield* FileStorage.make(dir).pipe(Scope.extend(s3))
+      yield* st3.write([{
+        _tag: "PersistSnapshot",
+        snapshot: { index: 10, term: 7, membership, data: new Uint8Array() }
+      }])
+      yield* Scope.close(s3, Exit.void)
+      fs.writeFileSync(
+        path.join(dir, "log"),
+        Buffer.concat([8, 9, 10, 11].map((i) => FileStorage.encodeRecord(e(i, 2))))
+      )
+      const s4 = yield* Scope.make()
+      const reloaded = yield* Effect.flatMap(FileStorage.make(dir).pipe(Scope.extend(s4)), (st) => st.load)
+      expect(reloaded.snapshot?.index).toBe(10)
+      expect(reloaded.entries).toEqual([])
+      yield* Scope.close(s4, Exit.void)
+    }))
+
+  it.scoped("unsynced writes to the in-memory disk are lost on a crash", () =>
+    Effect.gen(function*() {
+      const disk = MemoryStorage.makeDisk()
+      const st = MemoryStorage.make(disk)
+      yield* st.write([{ _tag: "PersistHardState", hardState: { term: 3, votedFor: "a" } }])
+      yield* st.sync
+      yield* st.write([{ _tag: "PersistHardState", hardState: { term: 4, votedFor: "b" } }])
+      yield* MemoryStorage.crash(disk)
+      expect((yield* st.load).hardState).toEqual({ term: 3, votedFor: "a" })
+    }))
+})

@@ -1,0 +1,439 @@
+/**
+ * A Raft node on Effect: the pure core driven by fibers, all owned by the caller's scope.
+ * - the actor fiber owns the core state and takes requests from one mailbox (ticks, inbound
+ *   messages, client requests); consecutive proposals become one batch;
+ * - it obeys the persistence contract: outputs after a persist wait until storage has synced;
+ * - one sender fiber per peer drains that peer's outbound queue, so a slow peer delays nobody;
+ * - the apply fiber owns the state machine, answers proposals and reads, and asks the core to
+ *   compact the log after every `snapshotEvery` entries;
+ * - a ticker fiber on the Effect `Clock` feeds ticks with jitter from the Effect `Random`.
+ * Closing the scope interrupts them all and fails requests still waiting with `NodeStopped`.
+ */
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Queue from "effect/Queue"
+import * as Random from "effect/Random"
+import * as Ref from "effect/Ref"
+import type * as Scope from "effect/Scope"
+import * as Core from "./core/RaftCore.js"
+import * as Log from "./core/RaftLog.js"
+import type {
+  Entry,
+  Input,
+  Membership,
+  MembershipChange,
+  Message,
+  NodeId,
+  Options,
+  Output,
+  Role,
+  Snapshot
+} from "./core/Types.js"
+import { defaultOptions } from "./core/Types.js"
+import {
+  MembershipRejected,
+  NodeStopped,
+  NotLeader,
+  OutcomeUnknown,
+  ProposalDropped,
+  type StorageError,
+  TransferFailed
+} from "./Errors.js"
+import { isPersist } from "./internal/MemoryLogStore.js"
+import type { StateMachine } from "./StateMachine.js"
+import { Storage } from "./Storage.js"
+import { Transport } from "./Transport.js"
+
+export interface RaftNodeConfig {
+  readonly id: NodeId
+  /** Voters of a brand-new cluster, used only when storage is empty. A joining node omits it. */
+  readonly bootstrap?: ReadonlyArray<NodeId> | undefined
+  readonly options?: Partial<Options> | undefined
+  /** Length of one core tick (default 10 ms): the election timeout is options.electionTicks ticks. */
+  readonly tick?: Duration.DurationInput | undefined
+  /** Take a state machine snapshot and compact the log after this many applied entries (default 1024). */
+  readonly snapshotEvery?: number | undefined
+  /** Most requests taken from the mailbox per turn; consecutive proposals in it form one batch. */
+  readonly maxBatch?: number | undefined
+}
+
+export interface Status {
+  readonly id: NodeId
+  readonly role: Role
+  readonly term: number
+  readonly leader: NodeId | null
+  readonly commitIndex: number
+  readonly lastIndex: number
+  readonly membership: Membership
+}
+
+export type ProposeError = NotLeader | ProposalDropped | OutcomeUnknown | NodeStopped
+export type ReadError = NotLeader | NodeStopped
+export type MembershipError = NotLeader | MembershipRejected | ProposalDropped | OutcomeUnknown | NodeStopped
+
+export interface RaftNode {
+  readonly id: NodeId
+  /** Replicate a command; succeeds with the state machine's answer once committed and applied here. */
+  readonly propose: (command: Uint8Array) => Effect.Effect<Uint8Array, ProposeError>
+  /** A linearizable read (ReadIndex): reflects every write acknowledged before it started. */
+  readonly read: (query: Uint8Array) => Effect.Effect<Uint8Array, ReadError>
+  /** Add a server as a learner, wait until it has caught up, then promote it to voter. */
+  readonly addServer: (id: NodeId) => Effect.Effect<void, MembershipError>
+  readonly removeServer: (id: NodeId) => Effect.Effect<void, MembershipError>
+  readonly transferLeadership: (to: NodeId) => Effect.Effect<void, NotLeader | TransferFailed | NodeStopped>
+  readonly status: Effect.Effect<Status>
+}
+
+/** Proposals and membership changes both wait for their entry to be applied. */
+type CommitError = ProposeError | MembershipRejected
+type Commit = Deferred.Deferred<Uint8Array, CommitError>
+type TransferError = NotLeader | TransferFailed | NodeStopped
+
+type Request =
+  | { readonly _tag: "Input"; readonly input: Input }
+  | { readonly _tag: "Propose"; readonly command: Uint8Array; readonly done: Commit }
+  | { readonly _tag: "Read"; readonly query: Uint8Array; readonly done: Deferred.Deferred<Uint8Array, ReadError> }
+  | { readonly _tag: "Change"; readonly change: MembershipChange; readonly done: Commit }
+  | { readonly _tag: "Transfer"; readonly to: NodeId; readonly done: Deferred.Deferred<void, TransferError> }
+
+type Waiting =
+  | { readonly _tag: "Proposals"; readonly items: ReadonlyArray<Commit> }
+  | Exclude<Request, { _tag: "Input" | "Propose" }>
+
+const failWaiting = (w: Waiting, error: NotLeader | NodeStopped): Effect.Effect<unknown> => {
+  switch (w._tag) {
+    case "Proposals":
+      return Effect.forEach(w.items, (d) => Deferred.fail(d, error))
+    case "Read":
+    case "Change":
+    case "Transfer":
+      return Deferred.fail(w.done as Deferred.Deferred<unknown, NotLeader | NodeStopped>, error)
+  }
+}
+
+type ApplyItem =
+  | { readonly _tag: "Await"; readonly index: number; readonly term: number; readonly done: Commit }
+  | { readonly _tag: "Apply"; readonly entries: ReadonlyArray<Entry> }
+  | { readonly _tag: "Restore"; readonly snapshot: Snapshot }
+  | {
+    readonly _tag: "Read"
+    readonly index: number
+    readonly query: Uint8Array
+    readonly done: Deferred.Deferred<Uint8Array, ReadError>
+  }
+
+const statusOf = (s: Core.RaftState): Status => ({
+  id: s.id,
+  role: s.role,
+  term: s.term,
+  leader: s.leader,
+  commitIndex: s.commitIndex,
+  lastIndex: Log.lastIndex(s.log),
+  membership: s.membership
+})
+
+const empty = new Uint8Array(0)
+
+export const make = (
+  config: RaftNodeConfig,
+  stateMachine: StateMachine
+): Effect.Effect<RaftNode, StorageError, Storage | Transport | Scope.Scope> =>
+  Effect.gen(function*() {
+    const storage = yield* Storage
+    const transport = yield* Transport
+    const scope = yield* Effect.scope
+    const id = config.id
+    const options: Options = { ...defaultOptions, ...config.options }
+    const tick = Duration.decode(config.tick ?? "10 millis")
+    const snapshotEvery = config.snapshotEvery ?? 1024
+    const maxBatch = config.maxBatch ?? 256
+    const jitter = Random.nextIntBetween(0, options.electionTicks)
+
+    let persisted = yield* storage.load
+    const fresh = persisted.hardState.term === 0 && persisted.snapshot === null && persisted.entries.length === 0
+    if (fresh && config.bootstrap !== undefined) {
+      const b = Core.bootstrap(config.bootstrap)
+      yield* storage.write([
+        { _tag: "PersistHardState", hardState: b.hardState },
+        { _tag: "PersistEntries", from: 1, entries: b.entries }
+      ])
+      yield* storage.sync
+      persisted = b
+    }
+    if (persisted.snapshot !== null) yield* stateMachine.restore(persisted.snapshot.data)
+    let state = Core.init(id, options, persisted, yield* jitter)
+
+    const mailbox = yield* Queue.unbounded<Request>()
+    const applyQueue = yield* Queue.unbounded<ApplyItem>()
+    const status = yield* Ref.make(statusOf(state))
+    const waiting = new Map<number, Waiting>()
+    const outbound = new Map<NodeId, Queue.Queue<Message>>()
+    const awaiting = new Map<number, { term: number; done: Commit }>()
+    let reads: Array<{ index: number; query: Uint8Array; done: Deferred.Deferred<Uint8Array, ReadError> }> = []
+    let nextReq = 1
+
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        const stopped = new NodeStopped({ id })
+        for (const w of waiting.values()) yield* failWaiting(w, stopped)
+        for (const a of awaiting.values()) yield* Deferred.fail(a.done, stopped)
+        for (const r of reads) yield* Deferred.fail(r.done, stopped)
+        for (const req of yield* Queue.takeAll(mailbox)) {
+          if (req._tag === "Propose") yield* Deferred.fail(req.done, stopped)
+          else if (req._tag !== "Input") yield* failWaiting(req, stopped)
+        }
+      })
+    )
+
+    // --- per-peer senders -------------------------------------------------------------------
+    const peerQueue = (peer: NodeId) =>
+      Effect.gen(function*() {
+        const known = outbound.get(peer)
+        if (known !== undefined) return known
+        const q = yield* Queue.unbounded<Message>()
+        outbound.set(peer, q)
+        yield* Effect.forkIn(Effect.forever(Effect.flatMap(Queue.take(q), transport.send)), scope)
+        return q
+      })
+
+    // --- the actor ---------------------------------------------------------------------------
+    const perform = (o: Output) =>
+      Effect.gen(function*() {
+        switch (o._tag) {
+          case "Send":
+            return yield* Queue.offer(yield* peerQueue(o.message.to), o.message)
+          case "Apply":
+          case "Restore":
+            return yield* Queue.offer(applyQueue, o)
+          case "Accepted": {
+            const w = waiting.get(o.reqId)
+            waiting.delete(o.reqId)
+            if (w === undefined) return
+            if (w._tag === "Proposals") {
+              for (let i = 0; i < w.items.length; i++) {
+                yield* Queue.offer(applyQueue, { _tag: "Await", index: o.index + i, term: o.term, done: w.items[i]! })
+              }
+            } else if (w._tag === "Change") {
+              yield* Queue.offer(applyQueue, { _tag: "Await", index: o.index, term: o.term, done: w.done })
+            } else if (w._tag === "Transfer") yield* Deferred.succeed(w.done, undefined)
+            return
+          }
+          case "Rejected": {
+            const w = waiting.get(o.reqId)
+            waiting.delete(o.reqId)
+            if (w === undefined) return
+            if (w._tag === "Change" && o.reason !== "not-leader") {
+              yield* Deferred.fail(w.done, new MembershipRejected({ node: w.change.node, reason: o.reason }))
+            } else if (w._tag === "Transfer" && o.reason !== "not-leader") {
+              yield* Deferred.fail(w.done, new TransferFailed({ to: w.to, reason: o.reason }))
+            } else yield* failWaiting(w, new NotLeader({ leader: o.leader }))
+            return
+          }
+          case "ReadReady": {
+            const w = waiting.get(o.reqId)
+            waiting.delete(o.reqId)
+            if (w?._tag === "Read") {
+              yield* Queue.offer(applyQueue, { _tag: "Read", index: o.index, query: w.query, done: w.done })
+            }
+            return
+          }
+          default:
+            return
+        }
+      })
+
+    const runStep = (input: Input) =>
+      Effect.gen(function*() {
+        const result = Core.step(state, input)
+        state = result.state
+        let unsynced = false
+        for (const o of result.outputs) {
+          if (isPersist(o)) {
+            yield* storage.write([o])
+            unsynced = true
+            continue
+          }
+          // The persistence contract: nothing after a persist happens before it is durable.
+          if (unsynced) {
+            yield* storage.sync
+            unsynced = false
+          }
+          yield* perform(o)
+        }
+        if (unsynced) yield* storage.sync
+        yield* Ref.set(status, statusOf(state))
+      })
+
+    const inputFor = (req: Exclude<Request, { _tag: "Propose" }>): Input => {
+      if (req._tag === "Input") return req.input
+      const reqId = nextReq++
+      waiting.set(reqId, req)
+      switch (req._tag) {
+        case "Read":
+          return { _tag: "ReadIndex", reqId }
+        case "Change":
+          return { _tag: "ChangeMembership", reqId, change: req.change }
+        case "Transfer":
+          return { _tag: "TransferLeadership", reqId, to: req.to }
+      }
+    }
+
+    const proposeBatch = (items: Array<Extract<Request, { _tag: "Propose" }>>) => {
+      const reqId = nextReq++
+      waiting.set(reqId, { _tag: "Proposals", items: items.map((p) => p.done) })
+      return runStep({ _tag: "Propose", reqId, commands: items.map((p) => p.command) })
+    }
+
+    const actor = Effect.gen(function*() {
+      for (;;) {
+        const batch = yield* Queue.takeBetween(mailbox, 1, maxBatch)
+        let proposals: Array<Extract<Request, { _tag: "Propose" }>> = []
+        for (const req of batch) {
+          if (req._tag === "Propose") {
+            proposals.push(req)
+            continue
+          }
+          if (proposals.length > 0) {
+            yield* proposeBatch(proposals)
+            proposals = []
+          }
+          yield* runStep(inputFor(req))
+        }
+        if (proposals.length > 0) yield* proposeBatch(proposals)
+      }
+    }).pipe(
+      // A storage failure stops the node: continuing without durability would break Raft.
+      Effect.tapError((e) => Effect.logError(`raft node ${id} stopped: storage ${e.op} failed on ${e.path}`, e.cause)),
+      Effect.annotateLogs("raftNode", id),
+      Effect.orDie
+    )
+
+    // --- the apply fiber -----------------------------------------------------------------------
+    let applied = persisted.snapshot?.index ?? 0
+    let snapshotAt = applied
+    const serveReads = Effect.gen(function*() {
+      if (reads.length === 0) return
+      const ready = reads.filter((r) => r.index <= applied)
+      reads = reads.filter((r) => r.index > applied)
+      for (const r of ready) yield* Deferred.succeed(r.done, yield* stateMachine.query(r.query))
+    })
+    const applier = Effect.forever(Effect.gen(function*() {
+      const item = yield* Queue.take(applyQueue)
+      switch (item._tag) {
+        case "Await":
+          awaiting.set(item.index, { term: item.term, done: item.done })
+          return
+        case "Apply":
+          for (const e of item.entries) {
+            const result = e.kind === "command" ? yield* stateMachine.apply(e.data, e.index) : empty
+            applied = e.index
+            const w = awaiting.get(e.index)
+            if (w !== undefined) {
+              awaiting.delete(e.index)
+              if (w.term === e.term) yield* Deferred.succeed(w.done, result)
+              else yield* Deferred.fail(w.done, new ProposalDropped({ index: e.index }))
+            }
+          }
+          yield* serveReads
+          if (applied - snapshotAt >= snapshotEvery) {
+            const data = yield* stateMachine.snapshot
+            snapshotAt = applied
+            yield* Queue.offer(mailbox, { _tag: "Input", input: { _tag: "Compact", index: applied, data } })
+          }
+          return
+        case "Restore":
+          yield* stateMachine.restore(item.snapshot.data)
+          applied = item.snapshot.index
+          snapshotAt = applied
+          for (const [index, w] of awaiting) {
+            if (index <= applied) {
+              awaiting.delete(index)
+              yield* Deferred.fail(w.done, new OutcomeUnknown({ index }))
+            }
+          }
+          return yield* serveReads
+        case "Read":
+          reads.push({ index: item.index, query: item.query, done: item.done })
+          return yield* serveReads
+      }
+    }))
+
+    const inbox = yield* transport.inbox(id)
+    yield* Effect.forkScoped(actor)
+    yield* Effect.forkScoped(applier)
+    yield* Effect.forkScoped(
+      Effect.forever(Effect.flatMap(Queue.take(inbox), (message) =>
+        Queue.offer(mailbox, { _tag: "Input", input: { _tag: "Receive", message } })))
+    )
+    yield* Effect.forkScoped(
+      Effect.forever(
+        Effect.zipRight(
+          Effect.sleep(tick),
+          Effect.flatMap(jitter, (j) =>
+            Queue.offer(mailbox, { _tag: "Input", input: { _tag: "Tick", jitter: j } }))
+        )
+      )
+    )
+
+    const request = <A, E>(make: (done: Deferred.Deferred<A, E>) => Request) =>
+      Effect.flatMap(Deferred.make<A, E>(), (done) =>
+        Effect.zipRight(Queue.offer(mailbox, make(done)), Deferred.await(done)))
+
+    const change = (c: MembershipChange) =>
+      request<Uint8Array, CommitError>((done) => ({ _tag: "Change", change: c, done }))
+
+    const addServer = (node: NodeId) =>
+      Effect.gen(function*() {
+        yield* change({ _tag: "AddLearner", node })
+        // Promotion waits for the learner to catch up with the commit index (the core checks it).
+        const pause = Duration.times(tick, options.heartbeatTicks)
+        for (let attempt = 0;; attempt++) {
+          const result = yield* Effect.either(change({ _tag: "Promote", node }))
+          if (result._tag === "Right") {
+            return
+          }
+          const e = result.left
+          const retry = e._tag === "MembershipRejected" &&
+            (e.reason === "not-caught-up" || e.reason === "config-pending")
+          if (!retry || attempt >= 100) {
+            return yield* Effect.fail(e)
+          }
+          yield* Effect.sleep(pause)
+        }
+      }).pipe(Effect.withSpan("raft.addServer", { attributes: { node } }))
+
+    const transferLeadership = (to: NodeId) =>
+      Effect.gen(function*() {
+        yield* request<void, TransferError>((done) => ({ _tag: "Transfer", to, done }))
+        const deadline = options.electionTicks * 2
+        for (let i = 0; i < deadline; i++) {
+          const s = yield* Ref.get(status)
+          if (s.leader === to) {
+            return
+          }
+          yield* Effect.sleep(tick)
+        }
+        return yield* Effect.fail(new TransferFailed({ to, reason: "target did not take over in time" }))
+      }).pipe(Effect.withSpan("raft.transferLeadership", { attributes: { to } }))
+
+    const node: RaftNode = {
+      id,
+      propose: (command) =>
+        request<Uint8Array, CommitError>((done) => ({ _tag: "Propose", command, done })).pipe(
+          // Only membership changes are rejected with MembershipRejected.
+          Effect.catchTag("MembershipRejected", Effect.die),
+          Effect.withSpan("raft.propose")
+        ),
+      read: (query) =>
+        request<Uint8Array, ReadError>((done) => ({ _tag: "Read", query, done })).pipe(Effect.withSpan("raft.read")),
+      addServer,
+      removeServer: (node) =>
+        Effect.asVoid(change({ _tag: "Remove", node })).pipe(
+          Effect.withSpan("raft.removeServer", { attributes: { node } })
+        ),
+      transferLeadership,
+      status: Ref.get(status)
+    }
+    return node
+  })

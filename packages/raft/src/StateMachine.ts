@@ -1,0 +1,13 @@
+import type * as Effect from "effect/Effect"
+
+/**
+ * The replicated state machine, a parameter of the node. `apply` sees committed commands in
+ * log order exactly once per incarnation (after a restart the node rebuilds it from the last
+ * snapshot and the log), so it must be deterministic. `query` serves linearizable reads.
+ */
+export interface StateMachine {
+  readonly apply: (command: Uint8Array, index: number) => Effect.Effect<Uint8Array>
+  readonly query: (query: Uint8Array) => Effect.Effect<Uint8Array>
+  readonly snapshot: Effect.Effect<Uint8Array>
+  readonly restore: (data: Uint8Array) => Effect.Effect<void>
+}

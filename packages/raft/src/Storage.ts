@@ -1,0 +1,20 @@
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import type { Persisted } from "./core/RaftCore.js"
+import type { StorageError } from "./Errors.js"
+import type { PersistOutput } from "./internal/MemoryLogStore.js"
+
+export type { PersistOutput }
+
+/**
+ * Durable Raft state of one node: hard state, log and snapshot. `write` may leave data in
+ * volatile buffers; only `sync` makes everything written so far durable. The runtime calls
+ * `sync` before acting on any output that follows a persist (the persistence contract).
+ */
+export interface StorageApi {
+  readonly load: Effect.Effect<Persisted, StorageError>
+  readonly write: (outputs: ReadonlyArray<PersistOutput>) => Effect.Effect<void, StorageError>
+  readonly sync: Effect.Effect<void, StorageError>
+}
+
+export class Storage extends Context.Tag("@trading/raft/Storage")<Storage, StorageApi>() {}
