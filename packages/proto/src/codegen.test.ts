@@ -15,7 +15,13 @@ describe("generated protobuf code", () => {
   })
 
   it("round-trips a tick and a command through the wire format", () => {
-    const tick = Tick.fromPartial({ schemaVersion: 1, tickId: "t-1", symbol: "ACME", priceMicros: 101_250_000, size: 10 })
+    const tick = Tick.fromPartial({
+      schemaVersion: 1,
+      tickId: "t-1",
+      symbol: "ACME",
+      priceMicros: 101_250_000,
+      size: 10
+    })
     expect(Tick.decode(Tick.encode(tick).finish())).toEqual(tick)
     const cmd = OrderCommand.fromPartial({ orderId: "o-1", side: Side.SIDE_SELL, quantity: 5 })
     expect(OrderCommand.decode(OrderCommand.encode(cmd).finish())).toEqual(cmd)
