@@ -1,0 +1,87 @@
+// The one way a tick reaches `market.ticks`, whatever its source: validated with the
+// domain's tick validation (a bad tick is never published), stamped with the next
+// per-symbol sequence, keyed by symbol. Sequencing and producing happen under one lock,
+// so the order of sequences per symbol is the order of records in its partition.
+import { MessageBus } from "@trading/bus"
+import type { BusError } from "@trading/bus"
+import * as Tick from "@trading/domain/Tick"
+import { Metrics } from "@trading/platform"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import { InvalidTick } from "./IngestError.js"
+import { IngestorConfig } from "./IngestorConfig.js"
+import * as Sequencer from "./Sequencer.js"
+
+export interface Published {
+  readonly tickId: string
+  readonly symbol: string
+  readonly sequence: number
+}
+
+export interface ValidateOptions {
+  /** Where the tick came from, for the error message (`grpc`, `replay:ticks.csv:12`). */
+  readonly origin: string
+  /** Refuse ticks observed in the future of this process's clock (live sources; not replays of history). */
+  readonly checkClock: boolean
+}
+
+const publishedTotal = Metrics.counter(
+  "ingest_ticks_published_total",
+  "Ticks published to the ticks topic, by source kind"
+)
+export const rejectedTotal = Metrics.counter(
+  "ingest_ticks_rejected_total",
+  "Ticks refused by validation, by source kind"
+)
+
+/** `replay:ticks.csv` -> `replay`: a bounded label for metrics. */
+const kindOf = (source: string) => source.split(":")[0] ?? source
+
+export class TickPublisher extends Context.Tag("@trading/market-ingestor/TickPublisher")<TickPublisher, {
+  readonly topic: string
+  /** Checks a tick in domain shape (its `sequence` is ignored: the publisher assigns it). */
+  readonly validate: (input: unknown, options: ValidateOptions) => Effect.Effect<Tick.Tick, InvalidTick>
+  /** Stamps sequences and produces the ticks (already validated) in order; acks from all replicas. */
+  readonly publish: (ticks: ReadonlyArray<Tick.Tick>) => Effect.Effect<ReadonlyArray<Published>, BusError>
+}>() {}
+
+export const make = Effect.gen(function*() {
+  const bus = yield* MessageBus
+  const { ticksTopic: topic } = yield* IngestorConfig
+  const lock = yield* Effect.makeSemaphore(1)
+  // owned by the lock holder; a plain variable would do, a closure keeps it per layer
+  let sequences: Sequencer.Sequences = Sequencer.empty
+
+  const validate = (input: unknown, options: ValidateOptions) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      const withSequence = typeof input === "object" && input !== null ? { ...input, sequence: 0 } : input
+      const result = Tick.validate(withSequence, options.checkClock ? { nowUnixMs: now } : {})
+      return Either.isRight(result)
+        ? Effect.succeed(result.right)
+        : Metric.update(rejectedTotal.pipe(Metric.tagged("source", kindOf(options.origin))), 1).pipe(
+          Effect.zipRight(Effect.fail(new InvalidTick({ origin: options.origin, error: result.left })))
+        )
+    })
+
+  const publish = (ticks: ReadonlyArray<Tick.Tick>) =>
+    ticks.length === 0 ? Effect.succeed([]) : Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const [assigned, updated] = Sequencer.assign(sequences, ticks.map((t) => t.symbol), now)
+      const stamped = ticks.map((tick, i) => ({ ...tick, sequence: assigned[i]! }))
+      yield* bus.produceBatch(stamped.map((tick) => ({ topic, key: tick.symbol, value: Tick.toBytes(tick) })))
+      // only sequences that reached the log count as issued
+      sequences = updated
+      for (const tick of stamped) {
+        yield* Metric.update(publishedTotal.pipe(Metric.tagged("source", kindOf(tick.source))), 1)
+      }
+      return stamped.map((t): Published => ({ tickId: t.tickId, symbol: t.symbol, sequence: t.sequence }))
+    }).pipe(lock.withPermits(1), Effect.withSpan("ingest.publish", { attributes: { ticks: ticks.length } }))
+
+  return TickPublisher.of({ topic, validate, publish })
+})
+
+export const layer = Layer.effect(TickPublisher, make)
