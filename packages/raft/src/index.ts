@@ -1,4 +1,5 @@
 // Public API of @trading/raft: the pure core, the Effect runtime and its services.
+export * as RaftClient from "./client/RaftClient.js"
 export * as Membership from "./core/Membership.js"
 export * as RaftCore from "./core/RaftCore.js"
 export * as RaftLog from "./core/RaftLog.js"

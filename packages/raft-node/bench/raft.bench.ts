@@ -1,0 +1,190 @@
+// pnpm bench:raft: three raft-node processes on loopback and concurrent clients in this
+// process recording unique orders through the client library.
+//
+// 1. peak throughput (closed loop, fixed concurrency) for single Apply calls and for
+//    RecordOrders batches;
+// 2. commit latency p50/p99 at 50% of the batched peak (open loop at a fixed rate);
+// 3. failover: kill -9 of the leader -> the next successful commit, over N trials
+//    (the killed node is restarted and the cluster healed between trials).
+// Prints a table; targets are in the issue (20,000 orders/s, p99 <= 20 ms, failover <= 1 s).
+import type { OrderRecord } from "@trading/domain"
+import { RaftClient } from "@trading/raft/client/index"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Scope from "effect/Scope"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import {
+  eventually,
+  grpcAddr,
+  makeSpec,
+  type NodeProcess,
+  type NodeSpec,
+  raftView,
+  start,
+  stop
+} from "../test/processes.js"
+
+const TRIALS = Number(process.env.BENCH_FAILOVER_TRIALS ?? 10)
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
+const BATCH = Number(process.env.BENCH_BATCH ?? 100)
+
+const dataRoot = mkdtempSync(join(tmpdir(), "raft-bench-"))
+const scope = Effect.runSync(Scope.make())
+const run = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>) => Effect.runPromise(Scope.extend(effect, scope))
+const specs: Array<NodeSpec> = []
+const nodes = new Map<string, NodeProcess>()
+
+let seq = 0
+const order = (): OrderRecord.OrderRecord => {
+  seq++
+  return {
+    orderId: `bench-${seq}`,
+    eventId: `bench-evt-${seq}`,
+    commandId: `bench-cmd-${seq}`,
+    status: "ACCEPTED",
+    reason: "",
+    filledQuantity: 0,
+    fillPriceMicros: 0,
+    recordedAtUnixMs: Date.now()
+  }
+}
+
+const percentile = (sorted: ReadonlyArray<number>, p: number) =>
+  sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!
+const median = (xs: ReadonlyArray<number>) => percentile([...xs].sort((a, b) => a - b), 0.5)
+
+const healthy = (ids: ReadonlyArray<string>) =>
+  eventually(
+    "cluster healthy",
+    async () => {
+      const views = await Promise.all(ids.map(async (id) => {
+        const { body, status } = await nodes.get(id)!.healthz()
+        return status === 200 ? raftView(body) : undefined
+      }))
+      if (views.some((v) => v === undefined || v.members.filter((m) => m.voter).length !== 3)) return undefined
+      return new Set(views.map((v) => v!.leaderId)).size === 1 ? views[0]!.leaderId! : undefined
+    },
+    120_000,
+    100
+  )
+
+const launch = (spec: NodeSpec, env: Record<string, string> = {}) => {
+  const node = start(spec, { LOG_LEVEL: "warn", ...env })
+  nodes.set(spec.id, node)
+  return node
+}
+
+/** Closed loop: `concurrency` callers for `seconds`; returns orders/s and call latencies (ms). */
+const closedLoop = (client: RaftClient.RaftClient, concurrency: number, batch: number, seconds: number) =>
+  Effect.gen(function*() {
+    const end = Date.now() + seconds * 1000
+    const latencies: Array<number> = []
+    let orders = 0
+    const worker = Effect.gen(function*() {
+      while (Date.now() < end) {
+        const records = Array.from({ length: batch }, order)
+        const t0 = performance.now()
+        if (batch === 1) yield* client.record(records[0]!)
+        else yield* client.recordBatch(records)
+        latencies.push(performance.now() - t0)
+        orders += batch
+      }
+    })
+    const started = Date.now()
+    yield* Effect.all(Array.from({ length: concurrency }, () => worker), { concurrency: "unbounded", discard: true })
+    return { rate: orders / ((Date.now() - started) / 1000), latencies }
+  })
+
+/** Open loop at `rate` orders/s in batches: latency is measured per call, not queued behind earlier ones. */
+const openLoop = (client: RaftClient.RaftClient, rate: number, batch: number, seconds: number) =>
+  Effect.gen(function*() {
+    const callsPerSecond = rate / batch
+    const latencies: Array<number> = []
+    const fibers: Array<Fiber.RuntimeFiber<void, unknown>> = []
+    const started = performance.now()
+    let sent = 0
+    while (performance.now() - started < seconds * 1000) {
+      const due = Math.floor(((performance.now() - started) / 1000) * callsPerSecond)
+      for (; sent < due; sent++) {
+        const records = Array.from({ length: batch }, order)
+        const t0 = performance.now()
+        fibers.push(
+          yield* Effect.fork(
+            Effect.asVoid(Effect.tap(client.recordBatch(records), () => latencies.push(performance.now() - t0)))
+          )
+        )
+      }
+      yield* Effect.sleep("2 millis")
+    }
+    yield* Fiber.joinAll(fibers)
+    return latencies.sort((a, b) => a - b)
+  })
+
+const main = Effect.gen(function*() {
+  for (const id of ["b1", "b2", "b3"]) specs.push(yield* Effect.promise(() => makeSpec(id, dataRoot)))
+  launch(specs[0]!, { RAFT_BOOTSTRAP: "true" })
+  launch(specs[1]!, { RAFT_JOIN_ADDR: grpcAddr(specs[0]!) })
+  launch(specs[2]!, { RAFT_JOIN_ADDR: grpcAddr(specs[0]!) })
+  yield* Effect.promise(() => healthy(["b1", "b2", "b3"]))
+  const client = yield* RaftClient.make({ seeds: specs.map(grpcAddr), deadline: "20 seconds", tls: "insecure" })
+
+  // warm up (JIT, channels, leader discovery)
+  yield* closedLoop(client, 16, BATCH, 1)
+  const single = yield* closedLoop(client, 64, 1, SECONDS)
+  const batched = yield* closedLoop(client, 32, BATCH, SECONDS)
+  const half = batched.rate / 2
+  const latencies = yield* openLoop(client, half, BATCH, SECONDS)
+
+  const failovers: Array<number> = []
+  for (let trial = 0; trial < TRIALS; trial++) {
+    const leader = yield* Effect.promise(() => healthy(["b1", "b2", "b3"]))
+    // make sure the client talks to the current leader before the kill
+    yield* client.record(order())
+    const victim = nodes.get(leader)!
+    const killedAt = performance.now()
+    victim.process.kill("SIGKILL")
+    yield* client.record(order())
+    failovers.push(performance.now() - killedAt)
+    yield* Effect.promise(() => victim.exited)
+    launch(victim.spec)
+  }
+  yield* Effect.promise(() => healthy(["b1", "b2", "b3"]))
+
+  const rows: Array<[string, string, string]> = [
+    ["throughput, Apply (1 order/call, 64 callers)", `${Math.round(single.rate)} orders/s`, ">= 20,000 orders/s"],
+    [
+      `throughput, RecordOrders (${BATCH}/call, 32 callers)`,
+      `${Math.round(batched.rate)} orders/s`,
+      ">= 20,000 orders/s"
+    ],
+    [
+      `commit latency p50 at 50% of peak (${Math.round(half)} orders/s)`,
+      `${percentile(latencies, 0.5).toFixed(1)} ms`,
+      ""
+    ],
+    [`commit latency p99 at 50% of peak`, `${percentile(latencies, 0.99).toFixed(1)} ms`, "<= 20 ms"],
+    [`failover median over ${failovers.length} trials`, `${median(failovers).toFixed(0)} ms`, "<= 1000 ms"],
+    ["failover min / max", `${Math.min(...failovers).toFixed(0)} / ${Math.max(...failovers).toFixed(0)} ms`, ""]
+  ]
+  const width = Math.max(...rows.map((r) => r[0].length))
+  console.log(`\nraft-node benchmark (3 processes on loopback, ${SECONDS}s per phase)\n`)
+  console.log(`${"measure".padEnd(width)}  ${"result".padStart(18)}  target`)
+  for (const [name, value, target] of rows) console.log(`${name.padEnd(width)}  ${value.padStart(18)}  ${target}`)
+  console.log(`\nfailover trials (ms): ${failovers.map((f) => f.toFixed(0)).join(", ")}`)
+})
+
+Effect.runPromise(Scope.extend(main, scope)).then(
+  () => undefined,
+  (error) => {
+    console.error(error)
+    process.exitCode = 1
+  }
+).finally(async () => {
+  await Promise.all([...nodes.values()].map((n) => stop(n, "SIGKILL")))
+  await Effect.runPromise(Scope.close(scope, Exit.void))
+  rmSync(dataRoot, { recursive: true, force: true })
+})
+void run

@@ -1,0 +1,245 @@
+// RaftNodeService, the client API. Writes and linearizable reads are served by the leader:
+// a follower forwards them once (marked with `raft-forwarded`, so a stale view can never
+// loop) or, when it cannot, answers UNAVAILABLE with the leader's id and *gRPC* address in
+// the `leader-id` / `leader-grpc-addr` trailers, taken from the replicated member
+// directory (never from a port table). Every failure is a gRPC status:
+// INVALID_ARGUMENT naming the field, PERMISSION_DENIED for a wrong cluster secret,
+// UNAVAILABLE for everything a client should retry (same order id: first writer wins).
+import { OrderRecord } from "@trading/domain"
+import { GrpcService, GrpcStatus } from "@trading/platform"
+import type { GrpcCallError } from "@trading/platform/GrpcClient"
+import type { CallContext } from "@trading/platform/GrpcService"
+import {
+  type ApplyRequest,
+  type JoinRequest,
+  type LeaveRequest,
+  type Member,
+  type OrderRecord as ProtoOrderRecord,
+  RaftNodeServiceService,
+  type ReadRequest,
+  type RecordOrdersRequest
+} from "@trading/proto/gen/trading/v1/raft_node"
+import type { MembershipRejected, NodeId } from "@trading/raft"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import { type ChangeError, type NodeStatus, RegistryNode, type RegistryNodeApi } from "./RegistryNode.js"
+
+export const FORWARDED = "raft-forwarded"
+export const LEADER_ADDR = "leader-grpc-addr"
+export const LEADER_ID = "leader-id"
+const MAX_BATCH = 4096
+
+type Client = Effect.Effect.Success<ReturnType<RegistryNodeApi["clientFor"]>>
+
+const fromCallError = (e: GrpcCallError) =>
+  new GrpcStatus.GrpcStatusError({ code: e.code, details: e.details, metadata: e.metadata })
+
+const validate = (records: ReadonlyArray<ProtoOrderRecord>, prefix: (i: number) => string) =>
+  Effect.gen(function*() {
+    const valid: Array<OrderRecord.OrderRecord> = []
+    const problems: Array<string> = []
+    const fields: Array<string> = []
+    records.forEach((r, i) => {
+      const decoded = OrderRecord.fromProto(r)
+      if (Either.isRight(decoded)) valid.push(decoded.right)
+      else if (decoded.left._tag === "InvalidFields") {
+        for (const v of decoded.left.violations) {
+          problems.push(`${prefix(i)}.${v.field}: ${v.reason}`)
+          fields.push(`${prefix(i)}.${v.field}`)
+        }
+      } else problems.push(`${prefix(i)}: ${decoded.left.message}`)
+    })
+    if (problems.length > 0) {
+      return yield* GrpcStatus.invalidArgument(problems.join("; "), { [GrpcStatus.invalidFieldsKey]: fields.join(",") })
+    }
+    return valid
+  })
+
+export const handlers = Effect.gen(function*() {
+  const node = yield* RegistryNode
+
+  const leaderTrailers = (leader: NodeId | null) =>
+    Effect.gen(function*() {
+      if (leader === null) return {} as Record<string, string>
+      const address = yield* node.addressOf(leader)
+      return address === undefined ? { [LEADER_ID]: leader } : { [LEADER_ID]: leader, [LEADER_ADDR]: address.grpcAddr }
+    })
+
+  const unavailable = (details: string, leader: NodeId | null) =>
+    Effect.flatMap(leaderTrailers(leader), (metadata) => Effect.fail(GrpcStatus.unavailable(details, metadata)))
+
+  /** Runs `local` here, or once on the leader when this node is not it. */
+  const onLeader = <A>(
+    call: CallContext,
+    local: Effect.Effect<
+      A,
+      GrpcStatus.GrpcStatusError | { readonly _tag: "NotLeader"; readonly leader: NodeId | null }
+    >,
+    remote: (client: Client) => Effect.Effect<A, GrpcCallError>
+  ): Effect.Effect<A, GrpcStatus.GrpcStatusError> =>
+    local.pipe(
+      Effect.catchIf(
+        (e): e is { readonly _tag: "NotLeader"; readonly leader: NodeId | null } => e._tag === "NotLeader",
+        ({ leader }) =>
+          Effect.gen(function*() {
+            const forwarded = call.metadata.get(FORWARDED).length > 0
+            const address = leader === null || leader === node.self.nodeId ? undefined : yield* node.addressOf(leader)
+            if (forwarded || address === undefined || address.grpcAddr === "") {
+              return yield* unavailable(
+                leader === null ? "no leader known yet; retry" : `not the leader; the leader is ${leader}`,
+                leader
+              )
+            }
+            const client = yield* Effect.orElse(
+              node.clientFor(address.grpcAddr),
+              () => unavailable(`cannot reach the leader ${leader}`, leader)
+            )
+            return yield* Effect.mapError(remote(client), fromCallError)
+          })
+      ),
+      Effect.mapError((e) => e as GrpcStatus.GrpcStatusError)
+    )
+
+  const forwardOptions = { metadata: { [FORWARDED]: "1" } }
+
+  type Retryable = { readonly _tag: "ProposalDropped" | "OutcomeUnknown" | "NodeStopped" }
+  const retryMessages: Record<Retryable["_tag"], string> = {
+    ProposalDropped: "the write was lost in a leader change; retry with the same order id",
+    OutcomeUnknown: "outcome unknown after a snapshot install; retry with the same order id",
+    NodeStopped: "node is stopping; retry on another node"
+  }
+  const isRetryable = (e: { readonly _tag: string }): e is Retryable => e._tag in retryMessages
+  const writeErrors = <A, E extends { readonly _tag: string }>(
+    effect: Effect.Effect<A, E>
+  ): Effect.Effect<A, GrpcStatus.GrpcStatusError | Exclude<E, Retryable>> =>
+    Effect.catchAll(
+      effect,
+      (e): Effect.Effect<never, GrpcStatus.GrpcStatusError | Exclude<E, Retryable>> =>
+        isRetryable(e)
+          ? Effect.fail(GrpcStatus.unavailable(retryMessages[e._tag]))
+          : Effect.fail(e as Exclude<E, Retryable>)
+    )
+
+  const secretOk = (secret: string, what: string, call: CallContext, nodeId: string) =>
+    node.checkSecret(secret) ? Effect.void : Effect.zipRight(
+      Effect.logWarning(`${what} refused: wrong cluster secret`).pipe(
+        Effect.annotateLogs({ member: nodeId, peer: call.peer })
+      ),
+      GrpcStatus.permissionDenied(`${what} refused: wrong cluster secret`)
+    )
+
+  const statusReply = (s: NodeStatus) => ({
+    nodeId: s.nodeId,
+    role: s.role,
+    term: s.term,
+    leaderId: s.leaderId ?? "",
+    commitIndex: s.commitIndex,
+    appliedIndex: s.appliedIndex,
+    lastLogIndex: s.lastLogIndex,
+    snapshotIndex: s.snapshotIndex,
+    members: s.members as Array<Member>
+  })
+
+  const changeErrors = <A>(effect: Effect.Effect<A, ChangeError>) =>
+    writeErrors(
+      Effect.catchTag(effect, "MembershipRejected", (e: MembershipRejected) =>
+        e.reason === "config-pending"
+          ? GrpcStatus.unavailable("another membership change is in progress; retry")
+          : GrpcStatus.failedPrecondition(`membership change of ${e.node} rejected: ${e.reason}`))
+    )
+
+  return {
+    apply: GrpcService.unary((request: ApplyRequest, call: CallContext) =>
+      onLeader(
+        call,
+        Effect.gen(function*() {
+          if (request.record === undefined) return yield* GrpcStatus.invalidArgument("record: is missing")
+          const [record] = yield* validate([request.record], () => "record")
+          const [outcome] = yield* writeErrors(node.record([record!]))
+          return { outcome }
+        }),
+        (client) => client.apply(request, forwardOptions)
+      )
+    ),
+    recordOrders: GrpcService.unary((request: RecordOrdersRequest, call: CallContext) =>
+      onLeader(
+        call,
+        Effect.gen(function*() {
+          if (request.records.length > MAX_BATCH) {
+            return yield* GrpcStatus.invalidArgument(
+              `records: at most ${MAX_BATCH} per call, got ${request.records.length}`
+            )
+          }
+          const records = yield* validate(request.records, (i) => `records[${i}]`)
+          if (records.length === 0) return { outcomes: [] }
+          return { outcomes: [...yield* writeErrors(node.record(records))] }
+        }),
+        (client) => client.recordOrders(request, forwardOptions)
+      )
+    ),
+    read: GrpcService.unary((request: ReadRequest, call: CallContext) =>
+      onLeader(
+        call,
+        Effect.gen(function*() {
+          if (request.orderId === "") return yield* GrpcStatus.invalidArgument("orderId: must not be empty")
+          return yield* Effect.catchTag(
+            node.read(request.orderId),
+            "NodeStopped",
+            () => GrpcStatus.unavailable("node is stopping; retry on another node")
+          )
+        }),
+        (client) => client.read(request, forwardOptions)
+      )
+    ),
+    join: GrpcService.unary((request: JoinRequest, call: CallContext) =>
+      Effect.gen(function*() {
+        const m = request.member
+        if (m === undefined || m.nodeId === "" || m.raftAddr === "" || m.grpcAddr === "") {
+          return yield* GrpcStatus.invalidArgument("member: nodeId, raftAddr and grpcAddr are required")
+        }
+        yield* secretOk(request.clusterSecret, "join", call, m.nodeId)
+        return yield* onLeader(
+          call,
+          Effect.map(
+            changeErrors(node.join({ nodeId: m.nodeId, raftAddr: m.raftAddr, grpcAddr: m.grpcAddr })),
+            (members) => ({ members: [...members] })
+          ),
+          (client) => client.join(request, { ...forwardOptions, deadline: "30 seconds" })
+        )
+      })
+    ),
+    leave: GrpcService.unary((request: LeaveRequest, call: CallContext) =>
+      Effect.gen(function*() {
+        if (request.nodeId === "") return yield* GrpcStatus.invalidArgument("nodeId: must not be empty")
+        yield* secretOk(request.clusterSecret, "leave", call, request.nodeId)
+        const s = yield* node.status
+        if (s.role === "leader" && request.nodeId === s.nodeId) {
+          // a leader cannot remove itself cleanly: hand over first, then ask the new leader
+          const target = s.members.find((m) => m.voter && m.nodeId !== s.nodeId)
+          if (target === undefined) {
+            return yield* GrpcStatus.failedPrecondition("the last voter cannot leave")
+          }
+          yield* Effect.orElse(node.transferLeadership(target.nodeId), () =>
+            unavailable("leadership transfer before leaving failed; retry", s.leaderId))
+        }
+        return yield* onLeader(
+          call,
+          Effect.map(changeErrors(node.leave(request.nodeId)), (members) => ({ members: [...members] })),
+          (client) =>
+            client.leave(request, { ...forwardOptions, deadline: "30 seconds" })
+        )
+      })
+    ),
+    leader: GrpcService.unary(() =>
+      Effect.gen(function*() {
+        const s = yield* node.status
+        if (s.leaderId === null) return yield* GrpcStatus.unavailable("no leader known yet; retry")
+        const address = yield* node.addressOf(s.leaderId)
+        return { leaderId: s.leaderId, leaderGrpcAddr: address?.grpcAddr ?? "", term: s.term }
+      })
+    ),
+    status: GrpcService.unary(() => Effect.map(node.status, statusReply))
+  }
+})
+
+export const layer = GrpcService.layer(RaftNodeServiceService, handlers)

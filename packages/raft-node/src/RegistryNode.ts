@@ -1,0 +1,402 @@
+// The replicated order registry on this process: a Raft node (file storage in
+// RAFT_DATA_DIR, the gRPC transport) replicating RegistryStateMachine, plus what makes it a
+// cluster member by itself: bootstrap on empty storage, Join through RAFT_JOIN_ADDR until
+// accepted, the leader's own directory entry, and leadership transfer before a graceful
+// stop. The client API (RaftNodeApi) and health (RaftHealth) are built on this service.
+import type { OrderRecord } from "@trading/domain"
+import { OrderRegistry } from "@trading/domain"
+import { GrpcClient } from "@trading/platform"
+import { ServerConfig } from "@trading/platform/ServerConfig"
+import { RaftNodeServiceService } from "@trading/proto/gen/trading/v1/raft_node"
+import {
+  type Member,
+  ReadResponse,
+  RecordOrdersResponse,
+  type RecordOutcome
+} from "@trading/proto/gen/trading/v1/raft_node"
+import {
+  FileStorage,
+  type MembershipRejected,
+  type NodeStopped,
+  type NotLeader,
+  type OutcomeUnknown,
+  type ProposalDropped,
+  RaftNode
+} from "@trading/raft"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import * as Redacted from "effect/Redacted"
+import * as Ref from "effect/Ref"
+import * as Scope from "effect/Scope"
+import { AddressBook, type MemberAddress } from "./AddressBook.js"
+import * as GrpcTransport from "./GrpcTransport.js"
+import * as Metrics from "./RaftMetrics.js"
+import { raftNodeConfig, type RaftNodeSettings } from "./RaftNodeConfig.js"
+import * as RegistryStateMachine from "./RegistryStateMachine.js"
+
+export type WriteError = NotLeader | ProposalDropped | OutcomeUnknown | NodeStopped
+
+interface Pending {
+  readonly records: ReadonlyArray<OrderRecord.OrderRecord>
+  readonly done: Deferred.Deferred<ReadonlyArray<RecordOutcome>, WriteError>
+}
+
+const MAX_IN_FLIGHT = 2
+const MAX_CALLS_PER_ENTRY = 1024
+const MAX_RECORDS_PER_ENTRY = 4096
+const LINGER = "1 millis"
+export type ChangeError = WriteError | MembershipRejected
+
+export interface NodeStatus {
+  readonly nodeId: string
+  readonly role: string
+  readonly term: number
+  readonly leaderId: string | null
+  readonly commitIndex: number
+  readonly appliedIndex: number
+  readonly lastLogIndex: number
+  readonly snapshotIndex: number
+  readonly members: ReadonlyArray<Member>
+  /** This node is a voter or learner of the cluster configuration it knows. */
+  readonly isMember: boolean
+}
+
+export interface RegistryNodeApi {
+  readonly settings: RaftNodeSettings
+  readonly self: MemberAddress
+  /** Records a batch in one log entry; one outcome per record, in order. */
+  readonly record: (
+    records: ReadonlyArray<OrderRecord.OrderRecord>
+  ) => Effect.Effect<ReadonlyArray<RecordOutcome>, WriteError>
+  readonly read: (orderId: string) => Effect.Effect<ReadResponse, NotLeader | NodeStopped>
+  /** Leader only: adds (or re-announces) a member; returns once it is a voter. */
+  readonly join: (member: MemberAddress) => Effect.Effect<ReadonlyArray<Member>, ChangeError>
+  readonly leave: (nodeId: string) => Effect.Effect<ReadonlyArray<Member>, ChangeError>
+  readonly transferLeadership: (to: string) => Effect.Effect<void, unknown>
+  readonly status: Effect.Effect<NodeStatus>
+  readonly addressOf: (nodeId: string) => Effect.Effect<MemberAddress | undefined>
+  /** A client for another node's RaftNodeService, cached for the life of the service. */
+  readonly clientFor: (
+    grpcAddr: string
+  ) => Effect.Effect<GrpcClient.Client<typeof RaftNodeServiceService>, GrpcClient.GrpcClientError>
+  readonly checkSecret: (secret: string) => boolean
+}
+
+export class RegistryNode extends Context.Tag("@trading/raft-node/RegistryNode")<RegistryNode, RegistryNodeApi>() {}
+
+const decodeOutcomes = (result: Uint8Array) => {
+  const decoded = OrderRegistry.decodeResult(result)
+  // the state machine only ever answers what the node proposed after validation
+  if (Either.isLeft(decoded)) throw new Error(`registry refused a validated command: ${decoded.left.message}`)
+  return RecordOrdersResponse.decode(result.subarray(1)).outcomes
+}
+
+const make = Effect.gen(function*() {
+  const settings = yield* raftNodeConfig
+  const server = yield* ServerConfig
+  const scope = yield* Effect.scope
+  const book = yield* AddressBook
+  const self: MemberAddress = {
+    nodeId: settings.nodeId,
+    raftAddr: settings.advertiseAddr,
+    grpcAddr: settings.grpcAdvertiseAddr
+  }
+  // RAFT_RETENTION_* are validated positive integers already; the domain re-checks its invariants
+  const retention = yield* Effect.orDie(
+    Either.mapLeft(
+      OrderRegistry.makeRetention({ maxOrders: settings.maxOrders, maxAgeMs: settings.maxAgeMs }),
+      (e) => new Error(e.message)
+    )
+  )
+  const sm = yield* RegistryStateMachine.make(retention)
+  yield* book.hint(self)
+  const snapshotIndex = yield* Ref.make(0)
+
+  const transport = GrpcTransport.layer({
+    self,
+    bindAddr: settings.bindAddr,
+    clusterSecret: settings.clusterSecret,
+    tls: server.tls
+  })
+  const env = yield* Layer.buildWithScope(
+    Layer.merge(FileStorage.layer(settings.dataDir), transport).pipe(Layer.provide(Layer.succeed(AddressBook, book))),
+    scope
+  )
+  const node = yield* RaftNode.make(
+    {
+      id: settings.nodeId,
+      bootstrap: settings.bootstrap ? [settings.nodeId] : undefined,
+      options: { electionTicks: settings.electionTicks, heartbeatTicks: settings.heartbeatTicks },
+      tick: `${settings.tickMs} millis`,
+      snapshotEvery: settings.snapshotEvery
+    },
+    {
+      ...sm,
+      snapshot: Effect.tap(
+        sm.snapshot,
+        () => Effect.flatMap(sm.applied, (i) => Ref.update(snapshotIndex, (s) => Math.max(s, i)))
+      )
+    }
+  ).pipe(Effect.provide(env))
+
+  const members = (m: { voters: ReadonlyArray<string>; learners: ReadonlyArray<string> }) =>
+    Effect.forEach(
+      [...m.voters.map((id) => [id, true] as const), ...m.learners.map((id) => [id, false] as const)],
+      ([id, voter]) =>
+        Effect.map(book.get(id), (a): Member => ({
+          nodeId: id,
+          raftAddr: a?.raftAddr ?? "",
+          grpcAddr: a?.grpcAddr ?? "",
+          voter
+        }))
+    )
+
+  const status: Effect.Effect<NodeStatus> = Effect.gen(function*() {
+    const s = yield* node.status
+    const restores = yield* sm.restores
+    return {
+      nodeId: s.id,
+      role: s.role,
+      term: s.term,
+      leaderId: s.leader,
+      commitIndex: s.commitIndex,
+      appliedIndex: yield* sm.applied,
+      lastLogIndex: s.lastIndex,
+      snapshotIndex: Math.max(yield* Ref.get(snapshotIndex), restores.index),
+      members: yield* members(s.membership),
+      isMember: s.membership.voters.includes(s.id) || s.membership.learners.includes(s.id)
+    }
+  })
+
+  // Group commit: concurrent record calls share one log entry. Each entry costs the Raft
+  // runtime a step, an fsync on every replica and a round trip, whatever its size, so
+  // batching callers is what makes many small Apply calls cheap. Up to `maxInFlight`
+  // entries are proposed at once (the core pipelines them to the followers).
+  const pending = yield* Queue.unbounded<Pending>()
+  const inFlight = yield* Effect.makeSemaphore(MAX_IN_FLIGHT)
+  const proposeChunk = (chunk: ReadonlyArray<Pending>) =>
+    node.propose(RegistryStateMachine.ordersCommand(chunk.flatMap((p) => p.records))).pipe(
+      Effect.map(decodeOutcomes),
+      Metrics.timeCommit,
+      Effect.exit,
+      Effect.flatMap((exit) =>
+        Effect.forEach(chunk, (p, i) => {
+          if (Exit.isFailure(exit)) return Deferred.failCause(p.done, exit.cause)
+          const offset = chunk.slice(0, i).reduce((n, q) => n + q.records.length, 0)
+          return Deferred.succeed(p.done, exit.value.slice(offset, offset + p.records.length))
+        }, { discard: true })
+      ),
+      Effect.ensuring(inFlight.release(1)),
+      Effect.withSpan("registry.propose", {
+        attributes: { "orders.count": chunk.reduce((n, p) => n + p.records.length, 0) }
+      })
+    )
+  yield* Effect.gen(function*() {
+    for (;;) {
+      // permit first, then take: calls that arrive while the window is full wait in the
+      // queue and all go into the next entry
+      yield* inFlight.take(1)
+      const first = yield* Queue.takeBetween(pending, 1, MAX_CALLS_PER_ENTRY)
+      // linger briefly: callers answered by the last commit are re-submitting right now
+      yield* Effect.sleep(LINGER)
+      const taken = [...first, ...yield* Queue.takeUpTo(pending, MAX_CALLS_PER_ENTRY - first.length)]
+      let chunk: Array<Pending> = []
+      let size = 0
+      let permits = 1
+      for (const p of taken) {
+        if (size + p.records.length > MAX_RECORDS_PER_ENTRY && chunk.length > 0) {
+          if (permits === 0) yield* inFlight.take(1)
+          permits = 0
+          yield* Effect.forkIn(proposeChunk(chunk), scope)
+          chunk = []
+          size = 0
+        }
+        chunk.push(p)
+        size += p.records.length
+      }
+      if (permits === 0) yield* inFlight.take(1)
+      yield* Effect.forkIn(proposeChunk(chunk), scope)
+    }
+  }).pipe(Effect.forkScoped)
+
+  const record = (records: ReadonlyArray<OrderRecord.OrderRecord>) =>
+    Effect.gen(function*() {
+      const done = yield* Deferred.make<ReadonlyArray<RecordOutcome>, WriteError>()
+      yield* Queue.offer(pending, { records, done })
+      return yield* Deferred.await(done)
+    }).pipe(Effect.withSpan("registry.record", { attributes: { "orders.count": records.length } }))
+
+  const read = (orderId: string) =>
+    Effect.map(node.read(RegistryStateMachine.readQuery(orderId)), (bytes) => ReadResponse.decode(bytes)).pipe(
+      Effect.withSpan("registry.read", { attributes: { "order.id": orderId } })
+    )
+
+  const announce = (member: MemberAddress) =>
+    Effect.gen(function*() {
+      const known = (yield* book.directory).find((m) => m.nodeId === member.nodeId)
+      if (known?.raftAddr === member.raftAddr && known.grpcAddr === member.grpcAddr) return
+      yield* node.propose(RegistryStateMachine.memberUpsertCommand(member))
+    })
+
+  const join = (member: MemberAddress) =>
+    Effect.gen(function*() {
+      // the leader must reach the learner before the directory entry commits
+      yield* book.hint(member)
+      yield* announce(member)
+      const s = yield* node.status
+      if (s.membership.voters.includes(member.nodeId)) return yield* members(s.membership)
+      // a learner left over from an interrupted join: start its catch-up again (RaftNode has no bare promote)
+      if (s.membership.learners.includes(member.nodeId)) yield* node.removeServer(member.nodeId)
+      yield* node.addServer(member.nodeId)
+      yield* Effect.logInfo("member joined").pipe(Effect.annotateLogs({ member: member.nodeId }))
+      return yield* Effect.flatMap(node.status, (after) => members(after.membership))
+    }).pipe(Effect.withSpan("registry.join", { attributes: { member: member.nodeId } }))
+
+  const leave = (nodeId: string) =>
+    Effect.gen(function*() {
+      const s = yield* node.status
+      if (s.membership.voters.includes(nodeId) || s.membership.learners.includes(nodeId)) {
+        yield* node.removeServer(nodeId)
+      }
+      yield* node.propose(RegistryStateMachine.memberRemoveCommand(nodeId))
+      yield* Effect.logInfo("member left").pipe(Effect.annotateLogs({ member: nodeId }))
+      return yield* Effect.flatMap(node.status, (after) => members(after.membership))
+    }).pipe(Effect.withSpan("registry.leave", { attributes: { member: nodeId } }))
+
+  const clientFor = yield* Effect.cachedFunction((grpcAddr: string) =>
+    GrpcClient.make(RaftNodeServiceService, {
+      address: grpcAddr,
+      channelOptions: GrpcTransport.channelOptions
+    }).pipe(Scope.extend(scope))
+  )
+
+  const expectedSecret = Option.map(settings.clusterSecret, Redacted.value)
+  const checkSecret = (secret: string) =>
+    Option.match(expectedSecret, {
+      // without a configured secret the cluster is open (documented: set one in production)
+      onNone: () => true,
+      onSome: (expected) =>
+        GrpcTransport.clusterToken(Redacted.make(secret)) === GrpcTransport.clusterToken(Redacted.make(expected))
+    })
+
+  const api: RegistryNodeApi = {
+    settings,
+    self,
+    record,
+    read,
+    join,
+    leave,
+    transferLeadership: node.transferLeadership,
+    status,
+    addressOf: book.get,
+    clientFor,
+    checkSecret
+  }
+
+  // --- background: metrics, own directory entry, joining ------------------------------------
+  yield* Metrics.monitor(status).pipe(Effect.forkScoped)
+  yield* Effect.gen(function*() {
+    let announcedTerm = -1
+    for (;;) {
+      yield* Effect.sleep("100 millis")
+      const s = yield* node.status
+      if (s.role === "leader" && s.term !== announcedTerm) {
+        const ok = yield* Effect.either(announce(self))
+        if (Either.isRight(ok)) announcedTerm = s.term
+      }
+    }
+  }).pipe(Effect.forkScoped)
+
+  if (Option.isSome(settings.joinAddr)) {
+    yield* joinLoop(api, settings.joinAddr.value, Option.getOrElse(expectedSecret, () => "")).pipe(Effect.forkScoped)
+  } else if (!settings.bootstrap) {
+    const s = yield* node.status
+    if (s.membership.voters.length === 0 && s.membership.learners.length === 0) {
+      yield* Effect.logWarning("no RAFT_BOOTSTRAP and no RAFT_JOIN_ADDR: waiting for a member to add this node")
+    }
+  }
+
+  // Graceful stop: hand leadership to another voter first so the cluster does not wait an
+  // election timeout (runs before the node's fibers are interrupted, while the transport is
+  // up; not interruptible: finalizers run on the interrupted main fiber). RaftNode gives a
+  // transfer only two election timeouts; on a loaded machine the target may take over a
+  // little later, so the outcome is judged by who leads afterwards, and the next voter is
+  // tried when the first did not take over.
+  yield* Effect.addFinalizer(() =>
+    Effect.gen(function*() {
+      const s = yield* node.status
+      if (s.role !== "leader") return
+      for (const target of s.membership.voters.filter((v) => v !== s.id)) {
+        const result = yield* Effect.either(node.transferLeadership(target))
+        for (let i = 0; i < 40; i++) {
+          const now = yield* node.status
+          if (now.leader !== null && now.leader !== s.id) {
+            yield* Effect.logInfo("leadership transferred").pipe(Effect.annotateLogs({ to: now.leader }))
+            return
+          }
+          if (Either.isLeft(result) && i >= 10) break
+          yield* Effect.sleep("50 millis")
+        }
+        if (Either.isLeft(result)) {
+          yield* Effect.logWarning("leadership transfer failed", result.left).pipe(Effect.annotateLogs({ to: target }))
+        }
+      }
+    })
+  )
+  yield* Effect.logInfo("raft node started").pipe(
+    Effect.annotateLogs({
+      raftAddr: self.raftAddr,
+      grpcAddr: self.grpcAddr,
+      dataDir: settings.dataDir,
+      bootstrap: settings.bootstrap
+    })
+  )
+  return api
+})
+
+/** Sends Join to `address` (following leader redirects) until the cluster accepts this node. */
+const joinLoop = (api: RegistryNodeApi, seed: string, secret: string) =>
+  Effect.gen(function*() {
+    let target = seed
+    let attempt = 0
+    for (;;) {
+      attempt++
+      const result = yield* Effect.either(Effect.flatMap(api.clientFor(target), (client) =>
+        client.join(
+          {
+            member: { nodeId: api.self.nodeId, raftAddr: api.self.raftAddr, grpcAddr: api.self.grpcAddr, voter: true },
+            clusterSecret: secret
+          },
+          { deadline: "30 seconds" }
+        )))
+      if (Either.isRight(result)) {
+        yield* Effect.logInfo("joined the cluster").pipe(
+          Effect.annotateLogs({ via: target, members: result.right.members.map((m) => m.nodeId).join(",") })
+        )
+        return
+      }
+      const error = result.left
+      if (error._tag === "GrpcCallError" && error.code === 7 /* PERMISSION_DENIED */) {
+        yield* Effect.logError("join refused by the cluster: wrong cluster secret").pipe(
+          Effect.annotateLogs({ via: target })
+        )
+      } else if (attempt % 10 === 1) {
+        yield* Effect.logWarning("join not accepted yet, retrying").pipe(
+          Effect.annotateLogs({ via: target, reason: error.message })
+        )
+      }
+      const leader = error._tag === "GrpcCallError" ? error.metadata["leader-grpc-addr"] : undefined
+      target = leader !== undefined && leader !== "" ? leader : seed
+      yield* Effect.sleep(Math.min(100 * attempt, 1000))
+    }
+  }).pipe(Effect.annotateLogs("component", "join"))
+
+export const layer: Layer.Layer<RegistryNode, unknown, ServerConfig> = Layer.scoped(RegistryNode, make).pipe(
+  Layer.provide(Layer.unwrapEffect(Effect.map(raftNodeConfig, (s) => AddressBook.layer(s.dataDir))))
+)

@@ -1,0 +1,60 @@
+import { describe, expect, it } from "@effect/vitest"
+import type { OrderRecord } from "@trading/domain"
+import { OrderRegistry } from "@trading/domain"
+import { ReadResponse } from "@trading/proto/gen/trading/v1/raft_node"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { AddressBook } from "./AddressBook.js"
+import * as Sm from "./RegistryStateMachine.js"
+
+const record = (id: string, status: OrderRecord.OrderRecord["status"] = "ACCEPTED"): OrderRecord.OrderRecord => ({
+  orderId: id,
+  eventId: `evt-${id}`,
+  commandId: `cmd-${id}`,
+  status,
+  reason: status === "REJECTED" ? "no" : "",
+  filledQuantity: 0,
+  fillPriceMicros: 0,
+  recordedAtUnixMs: 1_800_000_000_000
+})
+
+const withBook = <A, E>(effect: Effect.Effect<A, E, AddressBook>) =>
+  Effect.provide(effect, AddressBook.layer(mkdtempSync(join(tmpdir(), "rsm-"))))
+
+describe("RegistryStateMachine", () => {
+  it.effect("first writer wins, reads answer the canonical record", () =>
+    withBook(Effect.gen(function*() {
+      const sm = yield* Sm.make(OrderRegistry.defaultRetention)
+      yield* sm.apply(Sm.ordersCommand([record("a")]), 5)
+      const again = OrderRegistry.decodeResult(yield* sm.apply(Sm.ordersCommand([record("a", "REJECTED")]), 6))
+      expect(again._tag === "Right" && again.right[0]).toMatchObject({ created: false, index: 5, record: record("a") })
+      const read = ReadResponse.decode(yield* sm.query(Sm.readQuery("a")))
+      expect(read).toMatchObject({ found: true, index: 5 })
+      expect(ReadResponse.decode(yield* sm.query(Sm.readQuery("b"))).found).toBe(false)
+      expect(yield* sm.applied).toBe(6)
+    })))
+
+  it.effect("snapshot and restore carry orders, the member directory and the applied index", () =>
+    withBook(Effect.gen(function*() {
+      const book = yield* AddressBook
+      const sm = yield* Sm.make(OrderRegistry.defaultRetention)
+      yield* sm.apply(Sm.ordersCommand([record("a"), record("b")]), 3)
+      yield* sm.apply(Sm.memberUpsertCommand({ nodeId: "n2", raftAddr: "h:7001", grpcAddr: "h:50071" }), 4)
+      expect(yield* book.get("n2")).toEqual({ nodeId: "n2", raftAddr: "h:7001", grpcAddr: "h:50071" })
+      const bytes = yield* sm.snapshot
+
+      const other = yield* Sm.make(OrderRegistry.defaultRetention).pipe(
+        Effect.provide(AddressBook.layer(mkdtempSync(join(tmpdir(), "rsm-"))))
+      )
+      yield* other.restore(bytes).pipe(Effect.provide(Layer.empty))
+      expect(yield* other.orders).toBe(2)
+      expect(yield* other.applied).toBe(4)
+      expect(yield* other.snapshot).toEqual(bytes)
+
+      yield* sm.apply(Sm.memberRemoveCommand("n2"), 7)
+      expect(yield* book.get("n2")).toBeUndefined()
+    })))
+})

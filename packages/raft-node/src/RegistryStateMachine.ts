@@ -1,0 +1,161 @@
+// The state machine this service replicates: the order registry (domain OrderRegistry,
+// first writer wins, retention) plus the member directory (node id -> transport and client
+// gRPC addresses), so address changes travel through the log like everything else.
+//
+// Log commands start with a kind byte: ORDERS + a RecordOrdersRequest (the domain's
+// command), MEMBER_UPSERT + a JSON MemberAddress, MEMBER_REMOVE + a node id. Queries start
+// with READ_ORDER + an order id and answer `trading.v1.ReadResponse` bytes.
+import { OrderRecord, OrderRegistry } from "@trading/domain"
+import { ReadResponse } from "@trading/proto/gen/trading/v1/raft_node"
+import type { StateMachine } from "@trading/raft"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
+import { AddressBook, type MemberAddress } from "./AddressBook.js"
+
+const ORDERS = 1
+const MEMBER_UPSERT = 2
+const MEMBER_REMOVE = 3
+const READ_ORDER = 1
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+const tagged = (kind: number, body: Uint8Array): Uint8Array => {
+  const out = new Uint8Array(1 + body.length)
+  out[0] = kind
+  out.set(body, 1)
+  return out
+}
+
+export const ordersCommand = (records: ReadonlyArray<OrderRecord.OrderRecord>): Uint8Array =>
+  tagged(ORDERS, OrderRegistry.encodeCommand(records))
+
+export const memberUpsertCommand = (member: MemberAddress): Uint8Array =>
+  tagged(MEMBER_UPSERT, encoder.encode(JSON.stringify(member)))
+
+export const memberRemoveCommand = (nodeId: string): Uint8Array => tagged(MEMBER_REMOVE, encoder.encode(nodeId))
+
+export const readQuery = (orderId: string): Uint8Array => tagged(READ_ORDER, encoder.encode(orderId))
+
+interface SmState {
+  readonly registry: OrderRegistry.State
+  readonly directory: ReadonlyMap<string, MemberAddress>
+  /** Index of the last command applied (config and no-op entries never reach the state machine). */
+  readonly applied: number
+}
+
+// Snapshot: "RNSM" u8 version, f64 applied, u32 directory JSON length, directory JSON, registry snapshot.
+const MAGIC = [0x52, 0x4e, 0x53, 0x4d]
+
+const snapshotOf = (s: SmState): Uint8Array => {
+  const dir = encoder.encode(JSON.stringify([...s.directory.values()]))
+  const reg = OrderRegistry.snapshot(s.registry)
+  const out = new Uint8Array(4 + 1 + 8 + 4 + dir.length + reg.length)
+  const view = new DataView(out.buffer)
+  out.set(MAGIC, 0)
+  out[4] = 1
+  view.setFloat64(5, s.applied)
+  view.setUint32(13, dir.length)
+  out.set(dir, 17)
+  out.set(reg, 17 + dir.length)
+  return out
+}
+
+const restoreOf = (bytes: Uint8Array): SmState => {
+  if (bytes.length < 17 || MAGIC.some((b, i) => bytes[i] !== b) || bytes[4] !== 1) {
+    throw new Error("not a raft-node state machine snapshot")
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const applied = view.getFloat64(5)
+  const dirLength = view.getUint32(13)
+  const members = JSON.parse(decoder.decode(bytes.subarray(17, 17 + dirLength))) as Array<MemberAddress>
+  const registry = OrderRegistry.restore(bytes.subarray(17 + dirLength))
+  if (Either.isLeft(registry)) throw new Error(registry.left.message)
+  return { registry: registry.right, directory: new Map(members.map((m) => [m.nodeId, m])), applied }
+}
+
+export interface RegistryStateMachine extends StateMachine {
+  /** Index of the last applied command (see SmState.applied). */
+  readonly applied: Effect.Effect<number>
+  readonly orders: Effect.Effect<number>
+  /** How many snapshots were restored, and the index of the last one. */
+  readonly restores: Effect.Effect<{ readonly count: number; readonly index: number }>
+}
+
+export const make = (retention: OrderRegistry.Retention) =>
+  Effect.gen(function*() {
+    const book = yield* AddressBook
+    // owned by the node's apply fiber (the only caller of apply/restore); a Ref so status readers see it
+    const state = yield* Ref.make<SmState>({
+      registry: OrderRegistry.initial(retention),
+      directory: new Map(),
+      applied: 0
+    })
+    const restores = yield* Ref.make({ count: 0, index: 0 })
+    const empty = new Uint8Array(0)
+
+    const apply = (command: Uint8Array, index: number): Effect.Effect<Uint8Array> =>
+      Effect.gen(function*() {
+        const s = yield* Ref.get(state)
+        const body = command.subarray(1)
+        switch (command[0]) {
+          case ORDERS: {
+            const [registry, result] = OrderRegistry.apply(s.registry, body, index)
+            yield* Ref.set(state, { ...s, registry, applied: index })
+            return result
+          }
+          case MEMBER_UPSERT: {
+            const member = JSON.parse(decoder.decode(body)) as MemberAddress
+            yield* Ref.set(state, { ...s, directory: new Map(s.directory).set(member.nodeId, member), applied: index })
+            yield* book.upsertDirectory(member)
+            return empty
+          }
+          case MEMBER_REMOVE: {
+            const nodeId = decoder.decode(body)
+            const directory = new Map(s.directory)
+            directory.delete(nodeId)
+            yield* Ref.set(state, { ...s, directory, applied: index })
+            yield* book.removeDirectory(nodeId)
+            return empty
+          }
+          default:
+            // unknown kinds are skipped identically on every replica
+            yield* Ref.set(state, { ...s, applied: index })
+            return empty
+        }
+      })
+
+    const query = (q: Uint8Array): Effect.Effect<Uint8Array> =>
+      Effect.map(Ref.get(state), (s) => {
+        const orderId = decoder.decode(q.subarray(1))
+        const entry = OrderRegistry.lookup(s.registry, orderId)
+        return ReadResponse.encode(
+          Option.match(entry, {
+            onNone: () => ({ found: false, record: undefined, index: 0 }),
+            onSome: (e) => ({ found: true, record: OrderRecord.toProto(e.record), index: e.index })
+          })
+        ).finish()
+      })
+
+    const sm: RegistryStateMachine = {
+      apply,
+      query,
+      snapshot: Effect.map(Ref.get(state), snapshotOf),
+      restore: (data) =>
+        Effect.gen(function*() {
+          const restored = restoreOf(data) // a corrupt snapshot is a defect: the node cannot go on
+          yield* Ref.set(state, restored)
+          yield* Ref.update(restores, (r) => ({ count: r.count + 1, index: restored.applied }))
+          yield* book.setDirectory([...restored.directory.values()])
+          yield* Effect.logInfo("state machine restored from snapshot").pipe(
+            Effect.annotateLogs({ appliedIndex: restored.applied, orders: OrderRegistry.size(restored.registry) })
+          )
+        }),
+      applied: Effect.map(Ref.get(state), (s) => s.applied),
+      orders: Effect.map(Ref.get(state), (s) => OrderRegistry.size(s.registry)),
+      restores: Ref.get(restores)
+    }
+    return sm
+  })

@@ -1,0 +1,228 @@
+/**
+ * The client of the replicated order registry (raft-node's RaftNodeService), used by the
+ * order-executor.
+ *
+ * - Leader discovery: starts from any seed address, asks `Leader`, then talks to the leader
+ *   directly. A node that is not (or no longer) the leader answers UNAVAILABLE with the
+ *   leader's gRPC address in the `leader-grpc-addr` trailer; the client follows it.
+ * - Safe retries: recording is keyed by order id and first writer wins, so resending the
+ *   same record after an ambiguous failure (deadline, dropped connection, leader change)
+ *   can never record it twice; the retry gets the canonical outcome. Only failures that
+ *   cannot succeed on retry (INVALID_ARGUMENT, PERMISSION_DENIED, ...) stop early.
+ * - Deadlines: every operation has an overall deadline (default 10 s); each attempt gets
+ *   at most the time that is left.
+ * - Channels: one grpc-js channel per address, created under a lock, shared by concurrent
+ *   calls (each call is its own HTTP/2 stream) and closed only when the client's scope
+ *   closes, so no fiber ever sends on a channel another fiber is closing.
+ */
+import * as grpc from "@grpc/grpc-js"
+import { OrderRecord } from "@trading/domain"
+import * as GrpcClient from "@trading/platform/GrpcClient"
+import type { TlsPaths } from "@trading/platform/ServerConfig"
+import { RaftNodeServiceService } from "@trading/proto/gen/trading/v1/raft_node"
+import * as Clock from "effect/Clock"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Random from "effect/Random"
+import * as Ref from "effect/Ref"
+import * as Scope from "effect/Scope"
+
+export interface RaftClientOptions {
+  /** gRPC addresses (`host:port`) of any cluster members; one reachable member is enough. */
+  readonly seeds: ReadonlyArray<string>
+  /** Overall deadline of one operation, retries included (default 10 s). */
+  readonly deadline?: Duration.DurationInput | undefined
+  /** Longest single attempt (default 3 s). */
+  readonly attemptTimeout?: Duration.DurationInput | undefined
+  /** TLS files; default: GRPC_TLS_* from the process's ServerConfig when present. */
+  readonly tls?: TlsPaths | "insecure" | undefined
+}
+
+/** The registry could not be reached or did not answer in time; `lastError` says why. */
+export class RaftUnavailable extends Data.TaggedError("RaftUnavailable")<{
+  readonly op: string
+  readonly attempts: number
+  readonly lastError: string
+}> {
+  override get message(): string {
+    return `${this.op} failed after ${this.attempts} attempts: ${this.lastError}`
+  }
+}
+
+/** The request itself was refused (retrying cannot help): bad record, wrong secret, ... */
+export class RaftRejected extends Data.TaggedError("RaftRejected")<{
+  readonly op: string
+  readonly code: grpc.status
+  readonly details: string
+}> {
+  override get message(): string {
+    return `${this.op} rejected with ${grpc.status[this.code]}: ${this.details}`
+  }
+}
+
+export type RaftClientError = RaftUnavailable | RaftRejected
+
+export interface LeaderInfo {
+  readonly leaderId: string
+  readonly grpcAddr: string
+  readonly term: number
+}
+
+export interface RaftClient {
+  /** Records one order; the answer is the canonical outcome (the first record stored for the id). */
+  readonly record: (record: OrderRecord.OrderRecord) => Effect.Effect<OrderRecord.RecordOutcome, RaftClientError>
+  /** Records a batch in one log entry; one outcome per record, in order. */
+  readonly recordBatch: (
+    records: ReadonlyArray<OrderRecord.OrderRecord>
+  ) => Effect.Effect<ReadonlyArray<OrderRecord.RecordOutcome>, RaftClientError>
+  /** Linearizable lookup: the canonical record and its log index, if recorded (and retained). */
+  readonly read: (
+    orderId: string
+  ) => Effect.Effect<
+    Option.Option<{ readonly record: OrderRecord.OrderRecord; readonly index: number }>,
+    RaftClientError
+  >
+  readonly leader: Effect.Effect<LeaderInfo, RaftClientError>
+  /** The address the client currently sends to (undefined before discovery). */
+  readonly currentTarget: Effect.Effect<string | undefined>
+}
+
+const retryable = new Set<grpc.status>([
+  grpc.status.UNAVAILABLE,
+  grpc.status.DEADLINE_EXCEEDED, // ambiguous: may have committed; the retry returns the canonical outcome
+  grpc.status.ABORTED,
+  grpc.status.CANCELLED,
+  grpc.status.RESOURCE_EXHAUSTED,
+  grpc.status.UNKNOWN // e.g. a connection reset mid-call
+])
+
+const channelOptions: grpc.ChannelOptions = {
+  "grpc.initial_reconnect_backoff_ms": 50,
+  "grpc.min_reconnect_backoff_ms": 50,
+  "grpc.max_reconnect_backoff_ms": 500
+}
+
+type Client = GrpcClient.Client<typeof RaftNodeServiceService>
+
+export const make = (options: RaftClientOptions): Effect.Effect<RaftClient, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    if (options.seeds.length === 0) return yield* Effect.dieMessage("RaftClient needs at least one seed address")
+    const scope = yield* Effect.scope
+    const deadline = Duration.decode(options.deadline ?? "10 seconds")
+    const attemptTimeout = Duration.decode(options.attemptTimeout ?? "3 seconds")
+    const clients = new Map<string, Client>()
+    const lock = yield* Effect.makeSemaphore(1)
+    const target = yield* Ref.make<string | undefined>(undefined)
+    let nextSeed = 0
+
+    const clientFor = (address: string) =>
+      lock.withPermits(1)(Effect.gen(function*() {
+        const known = clients.get(address)
+        if (known !== undefined) return known
+        const client = yield* GrpcClient.make(RaftNodeServiceService, {
+          address,
+          tls: options.tls,
+          channelOptions
+        }).pipe(Scope.extend(scope))
+        clients.set(address, client)
+        return client
+      }))
+
+    /** Where to send: the known leader, else whatever a seed says leads, else the seed itself (it forwards). */
+    const resolveTarget = (leftMs: number) =>
+      Effect.gen(function*() {
+        const known = yield* Ref.get(target)
+        if (known !== undefined) return known
+        const seed = options.seeds[nextSeed++ % options.seeds.length]!
+        const found = yield* Effect.either(
+          Effect.flatMap(clientFor(seed), (c) => c.leader({}, { deadline: Math.min(1000, leftMs) }))
+        )
+        const address = Either.isRight(found) && found.right.leaderGrpcAddr !== "" ? found.right.leaderGrpcAddr : seed
+        yield* Ref.set(target, address)
+        return address
+      })
+
+    const run = <A>(
+      op: string,
+      attempt: (client: Client, timeoutMs: number) => Effect.Effect<A, GrpcClient.GrpcCallError>
+    ): Effect.Effect<A, RaftClientError> =>
+      Effect.gen(function*() {
+        const end = (yield* Clock.currentTimeMillis) + Duration.toMillis(deadline)
+        let attempts = 0
+        let lastError = "deadline too short for any attempt"
+        for (;;) {
+          const left = end - (yield* Clock.currentTimeMillis)
+          if (left <= 0) return yield* new RaftUnavailable({ op, attempts, lastError })
+          attempts++
+          const address = yield* resolveTarget(left)
+          const result = yield* Effect.either(
+            Effect.flatMap(
+              clientFor(address),
+              (client) => attempt(client, Math.min(Duration.toMillis(attemptTimeout), left))
+            )
+          )
+          if (Either.isRight(result)) return result.right
+          const e = result.left
+          if (e._tag === "GrpcClientError") {
+            return yield* new RaftRejected({ op, code: grpc.status.FAILED_PRECONDITION, details: e.message })
+          }
+          lastError = `${address}: ${grpc.status[e.code] ?? e.code}: ${e.details}`
+          if (!retryable.has(e.code)) return yield* new RaftRejected({ op, code: e.code, details: e.details })
+          const hint = e.metadata["leader-grpc-addr"]
+          const redirected = hint !== undefined && hint !== "" && hint !== address
+          yield* Ref.set(target, redirected ? hint : undefined)
+          if (!redirected) {
+            // nobody to redirect to (election in progress, node down): back off, jittered
+            // capped low: during a failover the new leader appears within an election timeout
+            const base = Math.min(200, 10 * 2 ** Math.min(attempts, 5))
+            const pause = base / 2 + (yield* Random.nextIntBetween(0, base / 2 + 1))
+            yield* Effect.sleep(Math.max(0, Math.min(pause, end - (yield* Clock.currentTimeMillis))))
+          }
+        }
+      }).pipe(Effect.withSpan(`raft.client ${op}`))
+
+    const outcome = (message: Parameters<typeof OrderRecord.outcomeFromProto>[0]) =>
+      Either.getOrElse(OrderRecord.outcomeFromProto(message), (e) => {
+        throw new Error(`raft-node answered an invalid outcome: ${e.message}`)
+      })
+
+    const client: RaftClient = {
+      record: (record) =>
+        run("record", (c, timeoutMs) => c.apply({ record: OrderRecord.toProto(record) }, { deadline: timeoutMs })).pipe(
+          Effect.flatMap((reply) =>
+            reply.outcome === undefined
+              ? Effect.dieMessage("raft-node answered Apply without an outcome")
+              : Effect.sync(() => outcome(reply.outcome!))
+          ),
+          Effect.annotateLogs("orderId", record.orderId)
+        ),
+      recordBatch: (records) =>
+        records.length === 0 ? Effect.succeed([]) : run(
+          "recordBatch",
+          (c, timeoutMs) => c.recordOrders({ records: records.map(OrderRecord.toProto) }, { deadline: timeoutMs })
+        ).pipe(Effect.flatMap((reply) =>
+          reply.outcomes.length === records.length
+            ? Effect.sync(() => reply.outcomes.map(outcome))
+            : Effect.dieMessage(`raft-node answered ${reply.outcomes.length} outcomes for ${records.length} records`)
+        )),
+      read: (orderId) =>
+        run("read", (c, timeoutMs) => c.read({ orderId }, { deadline: timeoutMs })).pipe(
+          Effect.map((reply) =>
+            reply.found && reply.record !== undefined
+              ? Option.some({
+                record: Either.getOrThrowWith(OrderRecord.fromProto(reply.record), (e) => new Error(e.message)),
+                index: reply.index
+              })
+              : Option.none()
+          )
+        ),
+      leader: run("leader", (c, timeoutMs) => c.leader({}, { deadline: timeoutMs })).pipe(
+        Effect.map((r) => ({ leaderId: r.leaderId, grpcAddr: r.leaderGrpcAddr, term: r.term }))
+      ),
+      currentTarget: Ref.get(target)
+    }
+    return client
+  })
