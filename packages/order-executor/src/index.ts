@@ -1,1 +1,12 @@
-export {}
+// Public API of @trading/order-executor (for the all-in-one CLI and tests).
+export * as CommandConsumer from "./CommandConsumer.js"
+export * as Executor from "./Executor.js"
+export { executorConfig, type ExecutorSettings } from "./ExecutorConfig.js"
+export * as InMemoryRegistry from "./InMemoryRegistry.js"
+export * as OrderExecutorService from "./OrderExecutorService.js"
+export * as OrderGrpc from "./OrderGrpc.js"
+export { OrderRegistry, type OrderRegistryApi, type RecordedOrder, RegistryUnavailable } from "./OrderRegistry.js"
+export * as Outbox from "./outbox/Outbox.js"
+export * as OutboxRelay from "./OutboxRelay.js"
+export * as RaftRegistry from "./RaftRegistry.js"
+export * as Topics from "./Topics.js"

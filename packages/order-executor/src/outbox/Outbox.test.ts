@@ -1,7 +1,9 @@
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { describe, expect, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { mkdtempSync, rmSync } from "node:fs"
@@ -100,5 +102,27 @@ describe("Outbox (real SQLite file)", () => {
       expect(Option.isSome(yield* outbox.findByOrderId("ord-4"))).toBe(true)
       expect(Option.isNone(yield* outbox.findByOrderId("ord-1"))).toBe(true)
       expect((yield* outbox.pending(10)).map((m) => m.eventId)).toEqual(["evt-5"])
+    }))
+
+  it.scoped("remembers the event ids of pruned rows so a replayed message is not written again", () =>
+    Effect.gen(function*() {
+      const outbox = yield* open(yield* tempDb)
+      yield* outbox.record([message(1)], [], 0)
+      yield* outbox.markPublished((yield* outbox.pending(10)).map((r) => r.seq), 1_000)
+      expect(yield* outbox.prune({ retainPublishedMs: 0, keepPublished: 0, rememberIdsMs: 60_000 }, 2_000)).toBe(1)
+      expect(yield* outbox.wasPublished("evt-1")).toBe(true)
+      expect(yield* outbox.record([message(1)], [], 3_000)).toBe(0)
+      // after rememberIdsMs the id is forgotten (the registry answers too_old by then)
+      yield* outbox.prune({ retainPublishedMs: 0, keepPublished: 0, rememberIdsMs: 60_000 }, 62_000)
+      expect(yield* outbox.wasPublished("evt-1")).toBe(false)
+    }))
+
+  it.scoped("refuses a second opener of the same file while the first holds it", () =>
+    Effect.gen(function*() {
+      const filename = yield* tempDb
+      yield* open(filename)
+      // the client throws while opening (after SQLite's busy timeout): a defect, not a failure
+      const second = yield* Effect.scoped(open(filename)).pipe(Effect.exit)
+      expect(Exit.isFailure(second) && Cause.pretty(second.cause)).toMatch(/database is locked/)
     }))
 })

@@ -49,11 +49,21 @@ export interface PrunePolicy {
   readonly retainPublishedMs: number
   /** ...but the newest `keepPublished` published rows are always kept for lookups. */
   readonly keepPublished: number
+  /**
+   * The event id of a deleted row is remembered this long (ms, by publish time; default 25 h,
+   * longer than the registry's 24 h retention): a command replayed within it finds its id and
+   * is not published twice; an older one is answered `too_old` by the registry anyway.
+   */
+  readonly rememberIdsMs?: number | undefined
 }
+
+/** Default for `PrunePolicy.rememberIdsMs`. */
+export const defaultRememberIdsMs = 25 * 60 * 60 * 1000
 
 export class Outbox extends Context.Tag("@trading/order-executor/Outbox")<Outbox, {
   /**
-   * Atomically: insert the messages (ignoring event ids already present) and advance the
+   * Atomically: insert the messages (ignoring event ids already present, or pruned and still
+   * remembered, see PrunePolicy) and advance the
    * consumed positions. Returns how many messages were new.
    */
   readonly record: (
@@ -71,6 +81,8 @@ export class Outbox extends Context.Tag("@trading/order-executor/Outbox")<Outbox
   readonly positions: (topic: string) => Effect.Effect<ReadonlyArray<ConsumedPosition>, SqlError>
   /** The stored outcome message of an order, published or not. */
   readonly findByOrderId: (orderId: string) => Effect.Effect<Option.Option<StoredMessage>, SqlError>
+  /** True when the event was published (its row may since have been pruned). */
+  readonly wasPublished: (eventId: string) => Effect.Effect<boolean, SqlError>
   readonly lag: Effect.Effect<OutboxLag, SqlError>
   /** Deletes published rows according to the policy; returns how many were removed. */
   readonly prune: (policy: PrunePolicy, now: number) => Effect.Effect<number, SqlError>
@@ -104,6 +116,11 @@ export const make = Effect.gen(function*() {
   // WAL is on by default in the client; FULL makes each commit durable across power loss,
   // which is the whole point of writing here before committing the Kafka offset.
   yield* sql.unsafe("PRAGMA synchronous = FULL")
+  // one process per outbox: two relays on one file would publish the same rows twice.
+  // The exclusive lock is taken by the first write (the migration's) and held until close,
+  // so a second executor on the same file fails at start with "database is locked".
+  yield* sql.unsafe("PRAGMA locking_mode = EXCLUSIVE")
+  yield* sql.unsafe("BEGIN IMMEDIATE").pipe(Effect.zipRight(sql.unsafe("COMMIT")))
   yield* migrate(sql)
 
   const record = (messages: ReadonlyArray<OutboxMessage>, positions: ReadonlyArray<ConsumedPosition>, now: number) =>
@@ -112,7 +129,8 @@ export const make = Effect.gen(function*() {
       for (const m of messages) {
         const rows = yield* sql<{ seq: number }>`
           INSERT INTO outbox (event_id, order_id, topic, msg_key, payload, headers, created_at)
-          VALUES (${m.eventId}, ${m.orderId}, ${m.topic}, ${m.key}, ${m.payload}, ${JSON.stringify(m.headers)}, ${now})
+          SELECT ${m.eventId}, ${m.orderId}, ${m.topic}, ${m.key}, ${m.payload}, ${JSON.stringify(m.headers)}, ${now}
+          WHERE NOT EXISTS (SELECT 1 FROM published_ids WHERE event_id = ${m.eventId})
           ON CONFLICT (event_id) DO NOTHING
           RETURNING seq`
         inserted += rows.length
@@ -163,16 +181,40 @@ export const make = Effect.gen(function*() {
   )
 
   const prune = (policy: PrunePolicy, now: number) =>
-    sql<{ seq: number }>`
-      DELETE FROM outbox
-      WHERE published_at IS NOT NULL
-        AND published_at < ${now - policy.retainPublishedMs}
-        AND seq NOT IN (
-          SELECT seq FROM outbox WHERE published_at IS NOT NULL ORDER BY seq DESC LIMIT ${policy.keepPublished}
-        )
-      RETURNING seq`.pipe(Effect.map((rows) => rows.length), Effect.withSpan("Outbox.prune"))
+    Effect.gen(function*() {
+      const removed = yield* sql<{ event_id: string; published_at: number }>`
+        DELETE FROM outbox
+        WHERE published_at IS NOT NULL
+          AND published_at < ${now - policy.retainPublishedMs}
+          AND seq NOT IN (
+            SELECT seq FROM outbox WHERE published_at IS NOT NULL ORDER BY seq DESC LIMIT ${policy.keepPublished}
+          )
+        RETURNING event_id, published_at`
+      for (const row of removed) {
+        yield* sql`INSERT OR IGNORE INTO published_ids (event_id, published_at) VALUES (${row.event_id}, ${row.published_at})`
+      }
+      yield* sql`DELETE FROM published_ids WHERE published_at < ${now - (policy.rememberIdsMs ?? defaultRememberIdsMs)}`
+      return removed.length
+    }).pipe(sql.withTransaction, Effect.withSpan("Outbox.prune"))
 
-  return Outbox.of({ record, pending, markPublished, markPublishedByEventId, positions, findByOrderId, lag, prune })
+  const wasPublished = (eventId: string) =>
+    sql<{ n: number }>`
+      SELECT (SELECT COUNT(*) FROM outbox WHERE event_id = ${eventId} AND published_at IS NOT NULL)
+           + (SELECT COUNT(*) FROM published_ids WHERE event_id = ${eventId}) AS n`.pipe(
+      Effect.map(([row]) => (row?.n ?? 0) > 0)
+    )
+
+  return Outbox.of({
+    record,
+    pending,
+    markPublished,
+    markPublishedByEventId,
+    positions,
+    findByOrderId,
+    wasPublished,
+    lag,
+    prune
+  })
 })
 
 export const layer = Layer.effect(Outbox, make)

@@ -22,7 +22,14 @@ const migrations: ReadonlyArray<string> = [
      partition INTEGER NOT NULL,
      next_offset TEXT NOT NULL,
      PRIMARY KEY (topic, partition)
-   );`
+   );`,
+  // 2: event ids of pruned rows, so a command replayed after its row was pruned (e.g. the
+  // stream-processor re-emitting identical commands after a crash) cannot publish again
+  `CREATE TABLE published_ids (
+     event_id TEXT PRIMARY KEY,
+     published_at INTEGER NOT NULL
+   ) WITHOUT ROWID;
+   CREATE INDEX published_ids_age ON published_ids (published_at);`
 ]
 
 export const migrate = (sql: SqlClient.SqlClient) =>

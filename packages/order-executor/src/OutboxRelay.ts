@@ -1,0 +1,166 @@
+// Publishes outbox rows to `orders.events` (keyed by order id, with the traceparent the
+// executor stored) and marks them sent; prunes published rows by policy.
+//
+// Duplicates on a crash between publish and mark (ADR 0081): a scan consumer (group
+// `order-executor-v1.relay.<instance>`) reads `orders.events` continuously and marks every
+// event id it sees as published. The relay publishes only when that scan has caught up
+// (lag 0): at start, and again after any failed publish (an ambiguous produce may have
+// landed). A row published but not marked before a crash is therefore found on the topic
+// and marked, never sent twice.
+import { type BusError, type Consumer, MessageBus, type OutgoingRecord } from "@trading/bus"
+import { OrderEvent } from "@trading/domain"
+import { Health, Metrics } from "@trading/platform"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import type { ExecutorSettings } from "./ExecutorConfig.js"
+import { Outbox, type StoredMessage } from "./outbox/Outbox.js"
+import { relayScanGroup, type TopicNames } from "./Topics.js"
+
+const published = Metrics.counter("executor_events_published_total", "outbox rows published to the events topic")
+
+const toRecord = (m: StoredMessage): OutgoingRecord => ({
+  topic: m.topic,
+  key: m.key,
+  value: m.payload,
+  headers: m.headers
+})
+
+/** Every partition of the scan consumer is assigned and read to its end. */
+export const caughtUp = (consumer: Consumer) =>
+  Effect.gen(function*() {
+    const status = yield* consumer.status
+    if (status.state !== "running" || status.assignments.length === 0) return false
+    const lag = yield* consumer.lag
+    return lag.length === status.assignments.length && lag.every((p) => p.lag === 0)
+  })
+
+/** Waits until the scan consumer has caught up (polls; no timeout: health shows a stuck relay). */
+export const awaitCaughtUp = (consumer: Consumer) =>
+  caughtUp(consumer).pipe(
+    Effect.catchAll(() => Effect.succeed(false)),
+    Effect.repeat({ until: (ok) => ok, schedule: Schedule.spaced("50 millis") }),
+    Effect.asVoid,
+    Effect.withSpan("relay.awaitScan")
+  )
+
+/** The scan: marks every event id found on `orders.events` as published in this outbox. */
+export const startScan = (names: TopicNames, instance: string) =>
+  Effect.gen(function*() {
+    const bus = yield* MessageBus
+    const outbox = yield* Outbox
+    return yield* bus.consumeBatch(
+      {
+        group: relayScanGroup(names.group, instance),
+        topics: [names.eventsTopic],
+        fromBeginning: true,
+        concurrency: 3
+      },
+      (batch) =>
+        Effect.gen(function*() {
+          // not this consumer's business to dead-letter foreign bytes: skip what does not decode
+          const ids = batch.records.flatMap((r) => {
+            const decoded = OrderEvent.fromBytes(r.value)
+            return Either.isRight(decoded) ? [decoded.right.eventId] : []
+          })
+          yield* outbox.markPublishedByEventId(ids, yield* Clock.currentTimeMillis)
+        })
+    )
+  })
+
+/** One publish round: up to `limit` pending rows, published then marked. Returns how many. */
+export const publishOnce = (limit: number) =>
+  Effect.gen(function*() {
+    const bus = yield* MessageBus
+    const outbox = yield* Outbox
+    const rows = yield* outbox.pending(limit)
+    if (rows.length === 0) return 0
+    yield* bus.produceBatch(rows.map(toRecord))
+    yield* outbox.markPublished(rows.map((r) => r.seq), yield* Clock.currentTimeMillis)
+    yield* Metric.incrementBy(published, rows.length)
+    return rows.length
+  }).pipe(Effect.withSpan("relay.publish"))
+
+export const layer = (settings: ExecutorSettings) =>
+  Layer.scopedDiscard(Effect.gen(function*() {
+    const outbox = yield* Outbox
+    const scan = yield* startScan(settings, settings.instance)
+    yield* Health.worker("relay-scan", (heartbeat) =>
+      Effect.zipRight(
+        heartbeat,
+        Effect.flatMap(scan.fiber.await, (exit) => Effect.fail(`scan consumer stopped: ${String(exit._tag)}`))
+      ))
+
+    const loop = (heartbeat: Effect.Effect<void>) =>
+      Effect.gen(function*() {
+        yield* awaitCaughtUp(scan)
+        yield* Effect.logInfo("outbox relay started (scan caught up)")
+        for (;;) {
+          const published = yield* publishOnce(settings.relayBatch).pipe(
+            Effect.map(Either.right),
+            Effect.catchAll((e: BusError | { readonly _tag: string; readonly message: string }) =>
+              Effect.succeed(Either.left(e))
+            )
+          )
+          yield* heartbeat
+          if (Either.isLeft(published)) {
+            // the produce may have landed (ambiguous): wait for the scan to see what did
+            yield* Effect.logWarning("outbox publish failed; rescanning before retrying").pipe(
+              Effect.annotateLogs({ error: published.left.message })
+            )
+            yield* Effect.sleep("500 millis")
+            yield* awaitCaughtUp(scan)
+          } else if (published.right < settings.relayBatch) {
+            yield* Effect.sleep(settings.relayInterval)
+          }
+        }
+      })
+    yield* Health.worker("outbox-relay", loop, { staleAfter: "30 seconds" })
+
+    const policy = {
+      retainPublishedMs: Duration.toMillis(settings.retainPublished),
+      keepPublished: settings.keepPublished,
+      rememberIdsMs: Duration.toMillis(settings.rememberIds)
+    }
+    yield* Health.worker("outbox-pruner", (heartbeat) =>
+      Clock.currentTimeMillis.pipe(
+        Effect.flatMap((now) => outbox.prune(policy, now)),
+        Effect.tap((n) =>
+          n > 0 ? Effect.logDebug("outbox pruned").pipe(Effect.annotateLogs({ rows: n })) : Effect.void
+        ),
+        Effect.catchAll((e) => Effect.logWarning("outbox prune failed", e)),
+        Effect.zipRight(heartbeat),
+        Effect.repeat(Schedule.spaced("10 seconds"))
+      ), { staleAfter: "2 minutes" })
+
+    // on shutdown (the commands consumer, built after the relay, has stopped by then) give the
+    // running relay loop a moment to publish what is left; whatever remains waits for the
+    // next start, it is durable
+    yield* Effect.addFinalizer(() =>
+      outbox.lag.pipe(
+        Effect.repeat({ until: (l) => l.pending === 0, schedule: Schedule.spaced("20 millis") }),
+        Effect.timeout("3 seconds"),
+        Effect.interruptible,
+        Effect.catchAllCause(() => Effect.void),
+        Effect.zipRight(Effect.logInfo("outbox relay flushed"))
+      )
+    )
+
+    yield* Health.check(
+      "outbox-lag",
+      Effect.gen(function*() {
+        const lag = yield* outbox.lag
+        const now = yield* Clock.currentTimeMillis
+        const age = Option.match(lag.oldestPendingAt, { onNone: () => 0, onSome: (t) => now - t })
+        const detail = `${lag.pending} pending, oldest ${age} ms`
+        return age > Duration.toMillis(settings.maxOutboxLag)
+          ? yield* Effect.fail(`${detail} (limit ${Duration.toMillis(settings.maxOutboxLag)} ms)`)
+          : detail
+      })
+    )
+  }))
