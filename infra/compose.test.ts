@@ -33,12 +33,9 @@ const rootPackage = JSON.parse(read("package.json")) as {
 }
 
 // The variables our services read: the first column of the table in docs/configuration.md.
-// RAFT_CLUSTER_SECRET (the Join secret of issue 4) is used before it has its row there.
-const notYetInConfigurationTable = ["RAFT_CLUSTER_SECRET"]
-const documentedVariables = new Set([
-  ...[...read("docs/configuration.md").matchAll(/^\| `([A-Z][A-Z0-9_]+)` \|/gm)].map((m) => m[1]!),
-  ...notYetInConfigurationTable
-])
+const documentedVariables = new Set(
+  [...read("docs/configuration.md").matchAll(/^\| `([A-Z][A-Z0-9_]+)` \|/gm)].map((m) => m[1]!)
+)
 
 // The port plan, read from the ADR's table so the two cannot drift apart.
 // Rows look like `| raft-node 1/2/3 | 50070/50071/50072 | 8090/8091/8092 | Raft 7000/7001/7002 |`.

@@ -1,16 +1,18 @@
-// Runs the fixture service as a real child process (through tsx, which relays signals to
-// it) and collects its stdout JSON log lines and stderr.
+// Runs the fixture service as a real child process and collects its stdout JSON log lines
+// and stderr. The service runs as `node --import tsx`, not under the tsx CLI: the CLI is a
+// wrapper process that relays signals with a short grace period and, on SIGKILL, leaves
+// the real service orphaned, so signals must reach the service process itself.
 import { type ChildProcess, spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 
 const root = fileURLToPath(new URL("../../../", import.meta.url))
-const tsx = fileURLToPath(new URL("../../../node_modules/.bin/tsx", import.meta.url))
+const node = [process.execPath, "--import", "tsx"] as const
 const fixture = fileURLToPath(new URL("./fixtures/service.ts", import.meta.url))
 
 /** Runs the fixture under `script`, so its stdout is a terminal; resolves with what it printed. */
 export const runOnTerminal = (env: Record<string, string>) =>
   new Promise<{ code: number | null; output: string }>((resolve) => {
-    const child = spawn("script", ["-qec", `${tsx} ${fixture}`, "/dev/null"], {
+    const child = spawn("script", ["-qec", `${node.join(" ")} ${fixture}`, "/dev/null"], {
       cwd: root,
       env: { PATH: process.env.PATH ?? "", BIND_HOST: "127.0.0.1", NODE_ID: "fixture-1", ...env },
       stdio: ["ignore", "pipe", "pipe"]
@@ -38,7 +40,7 @@ export interface Child {
 }
 
 export const start = (env: Record<string, string> = {}): Child => {
-  const child = spawn(tsx, [fixture], {
+  const child = spawn(node[0], [...node.slice(1), fixture], {
     cwd: root,
     env: { PATH: process.env.PATH ?? "", BIND_HOST: "127.0.0.1", NODE_ID: "fixture-1", ...env },
     stdio: ["ignore", "pipe", "pipe"]
