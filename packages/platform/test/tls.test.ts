@@ -7,8 +7,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
-import { execFileSync } from "node:child_process"
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll } from "vitest"
@@ -17,70 +16,17 @@ import { GrpcServer } from "../src/GrpcServer.js"
 import * as GrpcService from "../src/GrpcService.js"
 import { Health } from "../src/Health.js"
 import { ServerConfig } from "../src/ServerConfig.js"
+import { issueCertificate, makeCertificateAuthority } from "../src/testing/TestCertificates.js"
 
 let dir = ""
 const file = (name: string) => join(dir, name)
-const openssl = (...args: Array<string>) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" })
-
-const issue = (name: string, ca: string, subject: string) => {
-  openssl(
-    "req",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:prime256v1",
-    "-nodes",
-    "-keyout",
-    `${name}.key`,
-    "-out",
-    `${name}.csr`,
-    "-subj",
-    subject
-  )
-  openssl(
-    "x509",
-    "-req",
-    "-in",
-    `${name}.csr`,
-    "-CA",
-    `${ca}.pem`,
-    "-CAkey",
-    `${ca}.key`,
-    "-CAcreateserial",
-    "-out",
-    `${name}.pem`,
-    "-days",
-    "1",
-    "-extfile",
-    "san.ext"
-  )
-}
-
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "platform-tls-"))
-  writeFileSync(file("san.ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-  for (const ca of ["ca", "rogue-ca"]) {
-    openssl(
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-keyout",
-      `${ca}.key`,
-      "-out",
-      `${ca}.pem`,
-      "-days",
-      "1",
-      "-subj",
-      `/CN=${ca}`
-    )
-  }
-  issue("server", "ca", "/CN=localhost")
-  issue("client", "ca", "/CN=client")
-  issue("rogue", "rogue-ca", "/CN=rogue")
+  makeCertificateAuthority(dir, "ca")
+  makeCertificateAuthority(dir, "rogue-ca")
+  issueCertificate(dir, { name: "server", ca: "ca", subject: "/CN=localhost" })
+  issueCertificate(dir, { name: "client", ca: "ca" })
+  issueCertificate(dir, { name: "rogue", ca: "rogue-ca" })
 })
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }))

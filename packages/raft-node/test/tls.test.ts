@@ -1,11 +1,12 @@
 // Mutual TLS for the whole node (client API, Join, consensus transport) with certificates
 // made by openssl at test time, and a bad configuration stopping the process.
 import type { OrderRecord } from "@trading/domain"
+import { issueCertificate, makeCertificateAuthority } from "@trading/platform/testing/TestCertificates"
 import { RaftClient } from "@trading/raft/client/index"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { execFileSync, spawnSync } from "node:child_process"
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { spawnSync } from "node:child_process"
+import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -14,60 +15,7 @@ import { eventually, grpcAddr, makeSpec, type NodeProcess, raftView, start, stop
 
 let dir = ""
 const file = (name: string) => join(dir, name)
-const openssl = (...args: Array<string>) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" })
 const nodes: Array<NodeProcess> = []
-
-const issue = (name: string, ca: string) => {
-  openssl(
-    "req",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:prime256v1",
-    "-nodes",
-    "-keyout",
-    `${name}.key`,
-    "-out",
-    `${name}.csr`,
-    "-subj",
-    `/CN=${name}`
-  )
-  openssl(
-    "x509",
-    "-req",
-    "-in",
-    `${name}.csr`,
-    "-CA",
-    `${ca}.pem`,
-    "-CAkey",
-    `${ca}.key`,
-    "-CAcreateserial",
-    "-out",
-    `${name}.pem`,
-    "-days",
-    "1",
-    "-extfile",
-    "san.ext"
-  )
-}
-const makeCa = (name: string) =>
-  openssl(
-    "req",
-    "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:prime256v1",
-    "-nodes",
-    "-keyout",
-    `${name}.key`,
-    "-out",
-    `${name}.pem`,
-    "-days",
-    "1",
-    "-subj",
-    `/CN=${name}`
-  )
 
 const tlsEnv = () => ({ GRPC_TLS_CERT: file("node.pem"), GRPC_TLS_KEY: file("node.key"), GRPC_TLS_CA: file("ca.pem") })
 
@@ -84,11 +32,10 @@ const order = (id: string): OrderRecord.OrderRecord => ({
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "raft-node-tls-"))
-  writeFileSync(file("san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-  makeCa("ca")
-  makeCa("rogue-ca")
-  issue("node", "ca")
-  issue("rogue", "rogue-ca")
+  makeCertificateAuthority(dir, "ca")
+  makeCertificateAuthority(dir, "rogue-ca")
+  issueCertificate(dir, { name: "node", ca: "ca" })
+  issueCertificate(dir, { name: "rogue", ca: "rogue-ca" })
 })
 
 afterAll(async () => {
