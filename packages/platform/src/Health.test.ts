@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -7,10 +8,11 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Queue from "effect/Queue"
+import * as Ref from "effect/Ref"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
-import { DuplicateComponent, Health } from "./Health.js"
+import { DuplicateComponent, Health, ReservedInfoName } from "./Health.js"
 import { ServerConfig } from "./ServerConfig.js"
 
 const TestHealth = Health.layer.pipe(
@@ -126,5 +128,49 @@ describe("Health", () => {
       yield* health.worker("x", () => Effect.never)
       const exit = yield* Effect.exit(health.check("x", Effect.void))
       expect(Exit.isFailure(exit) && Cause.squash(exit.cause)).toBeInstanceOf(DuplicateComponent)
+    }).pipe(Effect.provide(TestHealth)))
+
+  class Counter extends Context.Tag("test/Counter")<Counter, Ref.Ref<number>>() {}
+
+  it.scoped("info views are read live with the registrant's context, never change status, and leave with their scope", () =>
+    Effect.gen(function*() {
+      const health = yield* Health
+      const counter = yield* Ref.make(1)
+      const scope = yield* Scope.make()
+      yield* Health.info("view", Effect.map(Effect.flatMap(Counter, Ref.get), (n) => ({ n, nested: { ok: true } })))
+        .pipe(Effect.provideService(Counter, counter), Scope.extend(scope))
+      expect(yield* health.infos).toEqual({ view: { n: 1, nested: { ok: true } } })
+      yield* Ref.set(counter, 2)
+      expect(yield* health.infos).toEqual({ view: { n: 2, nested: { ok: true } } })
+      // a view is not a check: serving stays true, and no component appears for it
+      const report = yield* health.report
+      expect(report.serving).toBe(true)
+      expect([...report.components, ...report.checks]).toEqual([])
+      yield* Scope.close(scope, Exit.void)
+      expect(yield* health.infos).toEqual({})
+    }).pipe(Effect.provide(TestHealth)))
+
+  it.scoped("an info view that dies or hangs shows an error instead of failing the other views", () =>
+    Effect.gen(function*() {
+      const health = yield* Health
+      yield* health.info("broken", Effect.die(new Error("boom")))
+      yield* health.info("slow", Effect.never, { timeout: "1 second" })
+      yield* health.info("fine", Effect.succeed(42))
+      const fiber = yield* Effect.fork(health.infos)
+      yield* TestClock.adjust("1 second")
+      const infos = yield* Fiber.join(fiber)
+      expect(infos).toMatchObject({ fine: 42, slow: { error: "timed out after 1s" } })
+      expect((infos["broken"] as { error: string }).error).toContain("boom")
+    }).pipe(Effect.provide(TestHealth)))
+
+  it.scoped("an info view may not reuse a name or shadow a /healthz body field", () =>
+    Effect.gen(function*() {
+      const health = yield* Health
+      yield* health.info("view", Effect.succeed(1))
+      const duplicate = yield* Effect.exit(health.info("view", Effect.succeed(2)))
+      expect(Exit.isFailure(duplicate) && Cause.squash(duplicate.cause)).toBeInstanceOf(DuplicateComponent)
+      const reserved = yield* Effect.exit(health.info("status", Effect.succeed(3)))
+      expect(Exit.isFailure(reserved) && Cause.squash(reserved.cause)).toBeInstanceOf(ReservedInfoName)
+      expect(yield* health.infos).toEqual({ view: 1 })
     }).pipe(Effect.provide(TestHealth)))
 })

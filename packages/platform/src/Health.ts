@@ -1,7 +1,8 @@
 // Health derived from what is actually running, never set by hand: components register
 // named workers (fibers supervised in a FiberMap, with heartbeats on the Effect Clock) and
 // dependency checks (probes re-run on an interval). `/healthz` and grpc.health.v1 both
-// read `report`/`status`, so they cannot disagree.
+// read `report`/`status`, so they cannot disagree. Services may also register named
+// `info` views (structured JSON, read on each `/healthz`) that describe but never decide health.
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -58,9 +59,31 @@ export interface CheckOptions {
   readonly services?: ReadonlyArray<string> | undefined
 }
 
+export interface InfoOptions {
+  /** A read that takes longer appears as `{ "error": "timed out ..." }` (default 1 s). */
+  readonly timeout?: Duration.DurationInput | undefined
+}
+
+/** Top-level `/healthz` body fields; an info may not shadow them. */
+export const reservedInfoNames: ReadonlyArray<string> = [
+  "service",
+  "nodeId",
+  "status",
+  "serving",
+  "phase",
+  "components",
+  "checks"
+]
+
 export class DuplicateComponent extends Error {
   constructor(readonly component: string) {
     super(`health component "${component}" is already registered`)
+  }
+}
+
+export class ReservedInfoName extends Error {
+  constructor(readonly info: string) {
+    super(`health info "${info}" would shadow a /healthz body field (reserved: ${reservedInfoNames.join(", ")})`)
   }
 }
 
@@ -102,6 +125,19 @@ export interface HealthApi {
     probe: Effect.Effect<string | void, E, R>,
     options?: CheckOptions
   ) => Effect.Effect<void, never, R | Scope.Scope>
+  /**
+   * Registers a structured view under `name` for the caller's scope. `read` runs on each
+   * {@link HealthApi.infos} read (each `/healthz`), and its value (JSON-serialisable) appears
+   * as `body[name]`. It never affects serving status: make a `check` for that. A read that
+   * dies or times out shows as `{ error }` rather than failing the whole body.
+   */
+  readonly info: <R>(
+    name: string,
+    read: Effect.Effect<unknown, never, R>,
+    options?: InfoOptions
+  ) => Effect.Effect<void, never, R | Scope.Scope>
+  /** The current value of every registered info view, by name. */
+  readonly infos: Effect.Effect<Readonly<Record<string, unknown>>>
   /** Makes `name` known to grpc.health.v1 (done by the gRPC server for each service it serves). */
   readonly registerGrpcService: (name: string) => Effect.Effect<void, never, Scope.Scope>
   /** The gRPC service names registered so far. */
@@ -137,6 +173,8 @@ export const make: Effect.Effect<HealthApi, never, Scope.Scope | ServerConfig> =
   // heartbeats are frequent: keep them out of the change stream, the ticker makes staleness visible
   const heartbeats = yield* Ref.make<ReadonlyMap<string, number>>(new Map())
   const fibers = yield* FiberMap.make<string>()
+  // not part of `state`: infos never change the serving status, so watchers need not see them
+  const infos = yield* Ref.make<ReadonlyMap<string, Effect.Effect<unknown>>>(new Map())
 
   yield* SubscriptionRef.update(state, (s) => ({ ...s, tick: s.tick + 1 })).pipe(
     Effect.repeat(Schedule.spaced(healthInterval)),
@@ -253,6 +291,43 @@ export const make: Effect.Effect<HealthApi, never, Scope.Scope | ServerConfig> =
       yield* Effect.addFinalizer(() => editChecks((checks) => checks.delete(name)))
     })
 
+  const info: HealthApi["info"] = (name, read, options = {}) =>
+    Effect.gen(function*() {
+      if (reservedInfoNames.includes(name)) return yield* Effect.die(new ReservedInfoName(name))
+      const context = yield* Effect.context<Effect.Effect.Context<typeof read>>()
+      const timeout = Duration.decode(options.timeout ?? "1 second")
+      const guarded = read.pipe(
+        Effect.provide(context),
+        Effect.timeoutFail({ duration: timeout, onTimeout: () => `timed out after ${Duration.format(timeout)}` }),
+        Effect.catchAllCause((cause) =>
+          Effect.succeed({
+            error: Option.match(Cause.failureOption(cause), {
+              onSome: (e) => e,
+              onNone: () => Cause.pretty(cause).split("\n")[0]!
+            })
+          })
+        )
+      )
+      yield* Effect.acquireRelease(
+        Ref.modify(infos, (m) => m.has(name) ? [false, m] as const : [true, new Map(m).set(name, guarded)] as const)
+          .pipe(Effect.flatMap((free) => free ? Effect.void : Effect.die(new DuplicateComponent(name)))),
+        () =>
+          Ref.update(infos, (m) => {
+            const next = new Map(m)
+            next.delete(name)
+            return next
+          })
+      )
+    })
+
+  const readInfos = Effect.flatMap(
+    Ref.get(infos),
+    (m) =>
+      Effect.forEach([...m], ([name, read]) => Effect.map(read, (value) => [name, value] as const), {
+        concurrency: "unbounded"
+      }).pipe(Effect.map((entries) => Object.fromEntries(entries)))
+  )
+
   const registerGrpcService = (name: string) =>
     Effect.acquireRelease(
       SubscriptionRef.update(state, (s) => ({ ...s, grpcServices: new Set(s.grpcServices).add(name) })),
@@ -318,6 +393,8 @@ export const make: Effect.Effect<HealthApi, never, Scope.Scope | ServerConfig> =
   return {
     worker,
     check,
+    info,
+    infos: readInfos,
     registerGrpcService,
     grpcServices: Effect.map(SubscriptionRef.get(state), (s) => [...s.grpcServices]),
     drain: SubscriptionRef.update(state, (s) => ({ ...s, draining: true })),
@@ -338,6 +415,9 @@ export class Health extends Context.Tag("@trading/platform/Health")<Health, Heal
   /** See {@link check}. */
   static readonly check = <E, R>(name: string, probe: Effect.Effect<string | void, E, R>, options?: CheckOptions) =>
     check(name, probe, options)
+  /** See {@link info}. */
+  static readonly info = <R>(name: string, read: Effect.Effect<unknown, never, R>, options?: InfoOptions) =>
+    info(name, read, options)
 }
 
 export const layer: Layer.Layer<Health, never, ServerConfig> = Health.layer
@@ -352,3 +432,7 @@ export const worker = <E, R>(
 /** Registers a dependency check with the current Health service (see {@link HealthApi.check}). */
 export const check = <E, R>(name: string, probe: Effect.Effect<string | void, E, R>, options?: CheckOptions) =>
   Effect.flatMap(Health, (health) => health.check(name, probe, options))
+
+/** Registers a structured `/healthz` view with the current Health service (see {@link HealthApi.info}). */
+export const info = <R>(name: string, read: Effect.Effect<unknown, never, R>, options?: InfoOptions) =>
+  Effect.flatMap(Health, (health) => health.info(name, read, options))

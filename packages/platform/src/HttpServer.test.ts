@@ -50,6 +50,25 @@ it.scopedLive("/healthz is 200 while every component runs and 503 with the failu
     })
   }))
 
+it.scopedLive("/healthz carries registered info views as top-level JSON fields, also while not serving", () =>
+  Effect.gen(function*() {
+    const context = yield* Layer.build(serverLayer())
+    const { port } = Context.get(context, HttpServer)
+    const health = Context.get(context, Health)
+    yield* health.info("raft", Effect.succeed({ role: "leader", term: 3, members: [{ nodeId: "n1" }] }))
+    yield* health.check("leader", Effect.fail("no leader known"))
+    yield* Effect.repeat(health.report, { until: (r) => r.checks[0]?.state === "failed" })
+
+    const response = yield* get(port, "/healthz")
+    expect(response.status).toBe(503)
+    expect(JSON.parse(response.body)).toMatchObject({
+      service: "test",
+      status: "not_serving",
+      raft: { role: "leader", term: 3, members: [{ nodeId: "n1" }] },
+      checks: [{ name: "leader", state: "failed", detail: "no leader known" }]
+    })
+  }))
+
 it.scopedLive("/metrics serves Prometheus text", () =>
   Effect.gen(function*() {
     const { port } = Context.get(yield* Layer.build(serverLayer()), HttpServer)

@@ -1,4 +1,5 @@
-// The service's HTTP side: `GET /healthz` (200 or 503 with the health report as JSON) and
+// The service's HTTP side: `GET /healthz` (200 or 503 with the health report as JSON, plus
+// each registered info view under its name) and
 // `GET /metrics` (Prometheus text), on PORT_HTTP. Built on @effect/platform's router and
 // NodeHttpServer; a bind error fails the layer (and so the start), and closing is bounded:
 // idle keep-alive sockets close at once, busy ones after SHUTDOWN_DRAIN_MS.
@@ -27,9 +28,10 @@ export const routes = HttpRouter.empty.pipe(
     Effect.gen(function*() {
       const health = yield* Health
       const settings = yield* ServerConfig
-      const report = yield* health.report
+      const [report, info] = yield* Effect.all([health.report, health.infos])
       return yield* HttpServerResponse.json(
         {
+          ...info,
           service: settings.service,
           nodeId: settings.nodeId,
           status: report.serving ? "serving" : "not_serving",

@@ -1,8 +1,8 @@
 // Health of a raft node: healthy only when this node is a cluster member, a leader is
-// known and the applied index is within RAFT_MAX_APPLIED_LAG of the commit index. The
-// check's detail is the node's view as JSON (role, term, leaderId, commitIndex,
-// appliedIndex, members) so `/healthz` carries it: the platform's /healthz body has no
-// hook for service fields (reported as a gap), so it travels in `checks[name=raft].detail`.
+// known and the applied index is within RAFT_MAX_APPLIED_LAG of the commit index (the
+// `raft` check). The node's view (role, term, leaderId, commitIndex, appliedIndex,
+// members) is a Health info view, so `/healthz` carries it as `body.raft`, read fresh on
+// each request whether or not the check passes (ADR 0062).
 import { Health } from "@trading/platform"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -30,12 +30,12 @@ export const problem = (s: NodeStatus, maxLag: number): string | undefined => {
 
 export const layer = Layer.scopedDiscard(Effect.gen(function*() {
   const node = yield* RegistryNode
+  yield* Health.info("raft", Effect.map(node.status, view))
   yield* Health.check(
     "raft",
     Effect.flatMap(node.status, (s) => {
-      const detail = JSON.stringify(view(s))
       const why = problem(s, node.settings.maxAppliedLag)
-      return why === undefined ? Effect.succeed(detail) : Effect.fail(`${why}: ${detail}`)
+      return why === undefined ? Effect.succeed(`${s.role}, term ${s.term}, leader ${s.leaderId}`) : Effect.fail(why)
     }),
     { interval: "200 millis" }
   )

@@ -112,9 +112,16 @@ describe("raft-node cluster (real processes)", () => {
     const statuses = await Promise.all(["n1", "n2", "n3"].map(statusOf))
     expect(statuses.filter((s) => s.role === "leader")).toHaveLength(1)
     expect(new Set(statuses.map((s) => `${s.term}/${s.leaderId}`)).size).toBe(1)
-    // /healthz carries the node's view, member list with gRPC addresses from the directory
+    // /healthz carries the node's view as top-level JSON (`body.raft`), member list with
+    // gRPC addresses from the directory
     for (const view of views) {
-      expect(view).toMatchObject({ role: expect.any(String), term: expect.any(Number) })
+      expect(view).toMatchObject({
+        role: expect.any(String),
+        term: expect.any(Number),
+        leaderId: expect.any(String),
+        commitIndex: expect.any(Number),
+        appliedIndex: expect.any(Number)
+      })
       expect(view.members.map((m) => m.nodeId).sort()).toEqual(["n1", "n2", "n3"])
       for (const m of view.members) expect(m.grpcAddr).toBe(grpcAddr(specs.get(m.nodeId)!))
     }
@@ -313,7 +320,14 @@ describe("raft-node cluster (real processes)", () => {
       (l) => l.message === "join refused: wrong cluster secret" && l.annotations["member"] === "n5",
       "refusal logged by the cluster"
     )
-    expect((await n5.healthz()).status).toBe(503)
+    const refused = await n5.healthz()
+    expect(refused.status).toBe(503)
+    // unhealthy, yet the view is still there as fields, and the check names the reason
+    expect(refused.body.raft).toMatchObject({ role: expect.any(String), term: expect.any(Number) })
+    expect(refused.body.raft.members.map((m) => m.nodeId)).not.toContain("n5")
+    expect(refused.body.checks).toContainEqual(
+      expect.objectContaining({ name: "raft", state: "failed", detail: "not a member of the cluster (yet)" })
+    )
     const members = (await statusOf(leader)).members.map((m) => m.nodeId).sort()
     expect(members).toEqual(ids)
     await stop(n5)

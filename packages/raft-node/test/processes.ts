@@ -79,15 +79,12 @@ export interface RaftView {
 export interface HealthBody {
   readonly serving: boolean
   readonly checks: ReadonlyArray<{ name: string; state: string; detail?: string }>
+  /** The node's view, a top-level field of /healthz (present whether or not it is healthy). */
+  readonly raft: RaftView
 }
 
-/** The raft view carried in the `raft` check of /healthz (ok or failed). */
-export const raftView = (body: HealthBody): RaftView | undefined => {
-  const check = body.checks.find((c) => c.name === "raft")
-  if (check?.detail === undefined) return undefined
-  const json = check.detail.slice(check.detail.indexOf("{"))
-  return json === "" ? undefined : JSON.parse(json) as RaftView
-}
+/** The raft view carried as `body.raft` of /healthz. */
+export const raftView = (body: HealthBody): RaftView => body.raft
 
 export const start = (spec: NodeSpec, extraEnv: Record<string, string> = {}): NodeProcess => {
   const child = spawn(process.execPath, ["--import", "tsx", main], {
