@@ -1,0 +1,263 @@
+// Pipeline-wide test harness: the whole pipeline as separate real processes on the real
+// Kafka broker (KAFKA_BROKERS). Process handling comes from the services' own test helpers
+// (all of them spawn `node --import tsx <main.ts>`, so a kill -9 hits the service itself).
+// Each test run gets unique topic and group names and its own temporary folder.
+import * as OrderCommand from "@trading/domain/OrderCommand"
+import * as Strategy from "@trading/domain/Strategy"
+import * as Tick from "@trading/domain/Tick"
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { createRequire } from "node:module"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import type * as KafkaJs from "../../../bus/node_modules/kafkajs/types/index.js"
+import { run } from "../../../order-executor/test/processes.js"
+import {
+  eventually,
+  grpcAddr,
+  makeSpec,
+  type NodeProcess,
+  type NodeSpec,
+  raftView,
+  start as startRaft
+} from "../../../raft-node/test/processes.js"
+import * as TestTicks from "../../../stream-processor/src/internal/testTicks.js"
+import { type Service, startService } from "../../../stream-processor/test/processes.js"
+
+// kafkajs is a dependency of @trading/bus, not of the cli: load the bus's copy. The tests
+// use it as a plain client (no bus code) to inject raw bytes and inspect groups.
+const kafkajs = createRequire(new URL("../../../bus/package.json", import.meta.url))("kafkajs") as typeof KafkaJs
+
+export const brokers = process.env.KAFKA_BROKERS ?? "127.0.0.1:9092"
+export const SYMBOLS = ["ACME", "GLOBEX", "INITECH"]
+
+export const kafka = new kafkajs.Kafka({
+  clientId: "pipeline-test",
+  brokers: brokers.split(","),
+  logLevel: kafkajs.logLevel.NOTHING
+})
+
+export const unique = (tag: string) => `it-${tag}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`
+
+/** Topic, group and file names of one pipeline (the services' environment). */
+export const pipelineEnv = (id: string, dir: string): Record<string, string> => ({
+  KAFKA_BROKERS: brokers,
+  TICKS_TOPIC: `${id}.ticks`,
+  COMMANDS_TOPIC: `${id}.commands`,
+  EVENTS_TOPIC: `${id}.events`,
+  PROCESSOR_GROUP: `${id}-processor`,
+  EXECUTOR_GROUP: `${id}-executor`,
+  PROCESSOR_STATE_FILE: join(dir, "processor.sqlite"),
+  EXECUTOR_DB_PATH: join(dir, "outbox.sqlite"),
+  // the broker's minimum: a killed consumer's partitions come back after at most 6 s
+  KAFKA_SESSION_TIMEOUT_MS: "6000",
+  INGEST_RATE: "0"
+})
+
+export const tempDir = (tag: string) => mkdtempSync(join(tmpdir(), `pipeline-${tag}-`))
+
+/** The strategy's commands for each symbol's first `counts[symbol]` ticks (file order). */
+export const expectedCommands = (
+  ticks: ReadonlyArray<Tick.Tick>,
+  counts: Record<string, number> = {}
+): ReadonlyArray<OrderCommand.OrderCommand> => {
+  const states = new Map<string, Strategy.SymbolState>()
+  const seen = new Map<string, number>()
+  const out: Array<OrderCommand.OrderCommand> = []
+  for (const tick of ticks) {
+    const n = seen.get(tick.symbol) ?? 0
+    if (counts[tick.symbol] !== undefined && n >= counts[tick.symbol]!) continue
+    seen.set(tick.symbol, n + 1)
+    const [next, commands] = Strategy.step(
+      states.get(tick.symbol) ?? Strategy.initial(tick.symbol),
+      tick,
+      Strategy.defaultConfig
+    )
+    states.set(tick.symbol, next)
+    out.push(...commands)
+  }
+  return out
+}
+
+/** A JSONL replay file of `perSymbol` wave ticks per symbol, `spacingMs` apart (fixed content). */
+export const replayFile = (id: string, dir: string, perSymbol: number, spacingMs: number) => {
+  const ticks = TestTicks.wave(SYMBOLS, perSymbol, id).map((t, i) => ({
+    ...t,
+    observedAtUnixMs: TestTicks.BASE_TIME + Math.floor(i / SYMBOLS.length) * spacingMs
+  }))
+  const file = join(dir, "ticks.jsonl")
+  writeFileSync(file, ticks.map((t) => Tick.toJsonText(t)).join("\n") + "\n")
+  return { file, ticks }
+}
+
+export const commandKey = (c: OrderCommand.OrderCommand) =>
+  `${c.commandId}|${c.orderId}|${c.symbol}|${c.side}|${c.quantity}|${c.limitPriceMicros}|${c.createdAtUnixMs}|${c.sourceTickId}`
+
+export interface RawRecord {
+  readonly partition: number
+  readonly offset: string
+  readonly key: string | null
+  readonly value: Buffer | null
+  readonly headers: Record<string, string>
+}
+
+/** Reads `topic` from the beginning until `until(records)` holds (fresh group, kafkajs only). */
+export const readUntil = async (
+  topic: string,
+  until: (records: ReadonlyArray<RawRecord>) => boolean,
+  timeoutMs = 60_000
+): Promise<ReadonlyArray<RawRecord>> => {
+  const consumer = kafka.consumer({
+    groupId: unique("reader"),
+    sessionTimeout: 6_000,
+    heartbeatInterval: 500,
+    maxWaitTimeInMs: 200
+  })
+  const records: Array<RawRecord> = []
+  try {
+    await consumer.connect()
+    await consumer.subscribe({ topic, fromBeginning: true })
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`${topic}: condition not met in ${timeoutMs} ms (${records.length} records read)`)),
+        timeoutMs
+      )
+      void consumer.run({
+        eachMessage: async ({ message, partition }) => {
+          const headers: Record<string, string> = {}
+          for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v)
+          records.push({
+            partition,
+            offset: message.offset,
+            key: message.key?.toString() ?? null,
+            value: message.value,
+            headers
+          })
+          if (until(records)) {
+            clearTimeout(timer)
+            resolve()
+          }
+        }
+      }).catch(reject)
+    })
+  } finally {
+    await consumer.disconnect()
+  }
+  return records
+}
+
+/** Sum of the high watermarks of `topic`: how many records were ever produced to it. */
+export const recordCount = async (topic: string) => {
+  const admin = kafka.admin()
+  await admin.connect()
+  try {
+    const offsets = await admin.fetchTopicOffsets(topic)
+    return offsets.reduce((sum, p) => sum + Number(p.high), 0)
+  } finally {
+    await admin.disconnect()
+  }
+}
+
+/** The consumer group's members as the broker sees them right now. */
+export const groupMembers = async (group: string) => {
+  const admin = kafka.admin()
+  await admin.connect()
+  try {
+    const { groups } = await admin.describeGroups([group])
+    return { state: groups[0]!.state, members: groups[0]!.members.length }
+  } finally {
+    await admin.disconnect()
+  }
+}
+
+/** `trading verify --wait <sec>` as a process: its exit code and report. */
+export const verify = async (env: Record<string, string>, waitSeconds: number) => {
+  const proc = run("packages/cli/src/main.ts", ["verify", "--wait", String(waitSeconds)], {
+    KAFKA_BROKERS: brokers,
+    COMMANDS_TOPIC: env.COMMANDS_TOPIC!,
+    EVENTS_TOPIC: env.EVENTS_TOPIC!
+  })
+  const { code } = await proc.exited
+  return { code, report: proc.output() }
+}
+
+/** Every service process started by a test, so the test's finalizer can kill what is left. */
+export class Processes {
+  private readonly services: Array<Service> = []
+  private readonly nodes: Array<NodeProcess> = []
+
+  service(name: string, env: Record<string, string>): Service {
+    const s = startService(name, env)
+    this.services.push(s)
+    return s
+  }
+
+  raft(spec: NodeSpec, extra: Record<string, string>): NodeProcess {
+    const n = startRaft(spec, extra)
+    this.nodes.push(n)
+    return n
+  }
+
+  async killAll() {
+    await Promise.all([
+      ...this.services.map((s) => s.kill9()),
+      ...this.nodes.map(async (n) => {
+        if (n.process.exitCode === null && n.process.signalCode === null) n.process.kill("SIGKILL")
+        await n.exited
+      })
+    ])
+  }
+}
+
+const ready = (node: NodeProcess) => node.waitFor((l) => l.message === "service ready", "service ready", 60_000)
+
+/** A raft cluster of `size` nodes: the first bootstraps, the others join through it. */
+export class RaftCluster {
+  readonly nodes = new Map<string, NodeProcess>()
+  private readonly extras = new Map<string, Record<string, string>>()
+  private readonly specs = new Map<string, NodeSpec>()
+
+  constructor(private readonly procs: Processes, private readonly dataRoot: string) {}
+
+  get addresses() {
+    return [...this.specs.values()].map(grpcAddr).join(",")
+  }
+
+  async start(size: number) {
+    for (let i = 1; i <= size; i++) this.specs.set(`n${i}`, await makeSpec(`n${i}`, this.dataRoot))
+    const first = this.specs.get("n1")!
+    this.launch("n1", { RAFT_BOOTSTRAP: "true" })
+    await ready(this.nodes.get("n1")!)
+    for (let i = 2; i <= size; i++) this.launch(`n${i}`, { RAFT_JOIN_ADDR: grpcAddr(first) })
+    await Promise.all([...this.nodes.values()].map(ready))
+    await this.healthy()
+  }
+
+  /** (Re)starts a node with its original command line, as an operator would. */
+  launch(id: string, extra?: Record<string, string>) {
+    if (extra !== undefined) this.extras.set(id, extra)
+    const node = this.procs.raft(this.specs.get(id)!, this.extras.get(id) ?? {})
+    this.nodes.set(id, node)
+    return node
+  }
+
+  /** Every node answers healthy with one leader and all voters; returns the leader's id. */
+  healthy(timeoutMs = 30_000) {
+    return eventually(
+      "raft cluster healthy",
+      async () => {
+        const views = await Promise.all([...this.nodes.values()].map(async (n) => {
+          const { body, status } = await n.healthz()
+          return status === 200 ? raftView(body) : undefined
+        }))
+        if (views.some((v) => v === undefined)) return undefined
+        const leaders = new Set(views.map((v) => v!.leaderId))
+        const [leader] = leaders
+        if (leaders.size !== 1 || leader === null || leader === undefined) return undefined
+        if (views.some((v) => v!.members.filter((m) => m.voter).length !== this.specs.size)) return undefined
+        return leader
+      },
+      timeoutMs,
+      100
+    )
+  }
+}
