@@ -188,6 +188,61 @@ describe("RaftNode runtime under TestClock", () => {
     }))
 })
 
+/** In-memory storage that counts syncs and can hold a sync until its gate opens. */
+const gatedStorage = Effect.gen(function*() {
+  const inner = MemoryStorage.make(MemoryStorage.makeDisk())
+  const gate = yield* Effect.makeLatch(true)
+  let syncs = 0
+  const api: StorageApi = {
+    load: inner.load,
+    write: inner.write,
+    sync: Effect.suspend(() => {
+      syncs++
+      return Effect.zipRight(gate.await, inner.sync)
+    })
+  }
+  return { api, gate, syncs: () => syncs }
+})
+
+describe("RaftNode group commit", () => {
+  it.scoped("holds sends and answers until the sync, then commits a whole mailbox turn with one sync", () =>
+    Effect.gen(function*() {
+      const network = yield* MemoryTransport.make
+      const ids: ReadonlyArray<NodeId> = ["n1", "n2", "n3"]
+      const scope = yield* Effect.scope
+      const disks = yield* Effect.forEach(ids, () => gatedStorage)
+      const nodes = yield* Effect.forEach(ids, (id, i) => start(network, disks[i]!.api, { id, bootstrap: ids }, scope))
+      yield* advance(250)
+      const at = ids.indexOf((yield* leaders(nodes))[0]!.id)
+      const leader = nodes[at]!
+      const disk = disks[at]!
+      const followers = nodes.filter((_, i) => i !== at)
+      const before = yield* Effect.forEach(followers, (f) => Effect.map(f.status, (s) => s.lastIndex))
+
+      // The leader's sync for the first proposal blocks: nothing that follows may happen.
+      yield* disk.gate.close
+      const p0 = yield* Effect.fork(leader.propose(write("k0", "v0")))
+      yield* drain
+      const syncsBefore = disk.syncs()
+      // Proposals interleaved with ticks queue up behind the blocked turn.
+      const p1 = yield* Effect.fork(leader.propose(write("k1", "v1")))
+      yield* drain
+      yield* TestClock.adjust("10 millis")
+      yield* drain
+      const p2 = yield* Effect.fork(leader.propose(write("k2", "v2")))
+      yield* advance(30)
+      expect(yield* Effect.forEach(followers, (f) => Effect.map(f.status, (s) => s.lastIndex))).toEqual(before)
+      expect(p0.unsafePoll()).toBeNull()
+
+      yield* disk.gate.open
+      yield* advance(40)
+      for (const [i, p] of [p0, p1, p2].entries()) expect(text(yield* p.await.pipe(Effect.flatten))).toBe(`v${i}`)
+      // The blocked sync, then one sync for P1, the ticks and P2 together (a sync per step was 2).
+      expect(disk.syncs()).toBe(syncsBefore + 1)
+      for (const f of followers) expect((yield* f.status).lastIndex).toBe((yield* leader.status).lastIndex)
+    }).pipe(Effect.withRandom(Random.make("group-commit"))))
+})
+
 describe("durable storage (real files)", () => {
   const tempDir = Effect.acquireRelease(
     Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "raft-test-"))),

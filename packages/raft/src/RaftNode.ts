@@ -2,7 +2,9 @@
  * A Raft node on Effect: the pure core driven by fibers, all owned by the caller's scope.
  * - the actor fiber owns the core state and takes requests from one mailbox (ticks, inbound
  *   messages, client requests); consecutive proposals become one batch;
- * - it obeys the persistence contract: outputs after a persist wait until storage has synced;
+ * - it obeys the persistence contract with group commit: all requests of one turn are stepped,
+ *   their persists written and synced once, and only then are the outputs that follow a
+ *   persist performed (sends, applies, acknowledgements);
  * - one sender fiber per peer drains that peer's outbound queue, so a slow peer delays nobody;
  * - the apply fiber owns the state machine, answers proposals and reads, and asks the core to
  *   compact the log after every `snapshotEvery` entries;
@@ -243,27 +245,38 @@ export const make = (
         }
       })
 
+    // Group commit: every request taken from the mailbox in one turn is stepped through the
+    // core at once; their persists are written as they come and made durable by ONE sync at
+    // the end of the turn. Outputs before the turn's first persist depend on nothing unsynced
+    // and are performed at once; every output after it (of this step or a later one, whose
+    // state builds on the unsynced write) is held until the sync, keeping the core's order.
+    let unsynced = false
+    let held: Array<Output> = []
+
     const runStep = (input: Input) =>
       Effect.gen(function*() {
         const result = Core.step(state, input)
         state = result.state
-        let unsynced = false
         for (const o of result.outputs) {
           if (isPersist(o)) {
             yield* storage.write([o])
             unsynced = true
-            continue
-          }
-          // The persistence contract: nothing after a persist happens before it is durable.
-          if (unsynced) {
-            yield* storage.sync
-            unsynced = false
-          }
-          yield* perform(o)
+          } else if (unsynced) held.push(o)
+          else yield* perform(o)
         }
-        if (unsynced) yield* storage.sync
-        yield* Ref.set(status, statusOf(state))
       })
+
+    /** End of a turn: one sync for everything written, then the outputs that waited on it. */
+    const commitTurn = Effect.gen(function*() {
+      if (unsynced) {
+        yield* storage.sync
+        unsynced = false
+        const ready = held
+        held = []
+        for (const o of ready) yield* perform(o)
+      }
+      yield* Ref.set(status, statusOf(state))
+    })
 
     const inputFor = (req: Exclude<Request, { _tag: "Propose" }>): Input => {
       if (req._tag === "Input") return req.input
@@ -301,6 +314,7 @@ export const make = (
           yield* runStep(inputFor(req))
         }
         if (proposals.length > 0) yield* proposeBatch(proposals)
+        yield* commitTurn
       }
     }).pipe(
       // A storage failure stops the node: continuing without durability would break Raft.
