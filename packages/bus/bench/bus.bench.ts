@@ -2,6 +2,7 @@
 // 200-byte messages on both MessageBus implementations. Figures, not assertions.
 //
 //   pnpm bench:bus [--only=embedded|kafka] [--runs=3] [--kafka-messages=300000] [--embedded-messages=1000000]
+//                  [--produce-only]   (skip the consume and latency phases, e.g. when profiling produce)
 //
 // Kafka uses KAFKA_BROKERS (default 127.0.0.1:9092), e.g. a broker from `pnpm kafka:up`.
 import * as Chunk from "effect/Chunk"
@@ -25,6 +26,7 @@ const only = arg("only", "all")
 const messageSize = 200
 const symbols = Array.from({ length: 100 }, (_, i) => `SYM${i}`)
 const partitions = 3
+const produceOnly = process.argv.includes("--produce-only")
 
 interface Figures {
   readonly produced: number // msg/s
@@ -113,6 +115,7 @@ const once = (count: number, chunk: number, samples: number) =>
     const started = performance.now()
     for (let i = 0; i < count; i += chunk) yield* bus.produceBatch(records.slice(i, i + chunk))
     const produced = count / ((performance.now() - started) / 1000)
+    if (produceOnly) return { produced, consumedBatch: 0, consumedEach: 0, p50: 0, p99: 0 } satisfies Figures
     const consumedBatch = yield* consumeRate(topic, count, true)
     const consumedEach = yield* consumeRate(topic, count, false)
     const { p50, p99 } = yield* latency(samples)

@@ -20,7 +20,6 @@ import {
   Kafka,
   type KafkaMessage,
   logLevel,
-  type Message,
   Partitioners,
   type Producer
 } from "kafkajs"
@@ -29,43 +28,18 @@ import * as DeadLetter from "./DeadLetter.js"
 import * as ConsumerStatus from "./internal/consumerStatus.js"
 import * as Delivery from "./internal/delivery.js"
 import { logCreatorFor } from "./internal/kafkaLogger.js"
+import { produceRequests } from "./internal/produceRequests.js"
 import { defaultTuning, KafkaConfig, type KafkaTuning } from "./KafkaConfig.js"
 import type { ConsumeOptions, Consumer, MessageBusShape, RecordMetadata } from "./MessageBus.js"
 import { MessageBus } from "./MessageBus.js"
-import { partitionForKey } from "./Partitioner.js"
 import type { ConsumedRecord, Headers, OutgoingRecord, PartitionLag, TopicPartition, TopicSpec } from "./Record.js"
-import { keyBytes } from "./Record.js"
 
 const describe = (cause: unknown) => cause instanceof Error ? cause.message : String(cause)
 
 const attempt = <A>(op: string, run: () => Promise<A>) =>
   Effect.tryPromise({ try: run, catch: (cause) => new BusError({ op, message: `${op}: ${describe(cause)}`, cause }) })
 
-const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 const asBytes = (buffer: Buffer) => new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength)
-
-const toMessage = (record: OutgoingRecord, shared: IHeaders, traceparent: string | undefined): Message => {
-  const key = keyBytes(record.key)
-  let headers = shared
-  if (record.headers !== undefined) {
-    headers = { ...record.headers }
-    if (traceparent !== undefined && headers[Traceparent.headerName] === undefined) {
-      headers[Traceparent.headerName] = traceparent
-    }
-  }
-  return {
-    key: key === null ? null : asBuffer(key),
-    value: asBuffer(record.value),
-    headers,
-    ...(record.partition === undefined ? {} : { partition: record.partition })
-  }
-}
-
-const headerBytes = (headers: IHeaders) => {
-  let bytes = 0
-  for (const name in headers) bytes += name.length + String(headers[name]).length + 4
-  return bytes
-}
 
 const headerText = (value: IHeaders[string]): string | undefined => {
   if (value === undefined) return undefined
@@ -88,41 +62,6 @@ const toRecord = (topic: string, partition: number) => (message: KafkaMessage): 
     headers: headers as Headers,
     timestamp: Number(message.timestamp)
   }
-}
-
-interface Pending {
-  readonly topic: string
-  readonly message: Message
-  /** Estimated partition (for sizing only: kafkajs's own partitioner places the record). */
-  readonly partition: number
-  readonly bytes: number
-}
-
-/**
- * Splits a batch into produce requests: large requests amortise the round trip (the producer
- * has one request in flight), but each partition's record batch must stay below the broker's
- * message.max.bytes, and a request below the request size limit.
- */
-const chunkForRequests = (pending: ReadonlyArray<Pending>, maxPartitionBytes: number, maxRequestBytes: number) => {
-  const chunks: Array<Array<Pending>> = []
-  let current: Array<Pending> = []
-  let perPartition = new Map<string, number>()
-  let total = 0
-  for (const entry of pending) {
-    const slot = `${entry.topic}/${entry.partition}`
-    const inSlot = perPartition.get(slot) ?? 0
-    if (current.length > 0 && (inSlot + entry.bytes > maxPartitionBytes || total + entry.bytes > maxRequestBytes)) {
-      chunks.push(current)
-      current = []
-      perPartition = new Map()
-      total = 0
-    }
-    current.push(entry)
-    perPartition.set(slot, (perPartition.get(slot) ?? 0) + entry.bytes)
-    total += entry.bytes
-  }
-  if (current.length > 0) chunks.push(current)
-  return chunks
 }
 
 const isRebalancing = (error: unknown) =>
@@ -186,36 +125,16 @@ export const make = (tuning: Partial<KafkaTuning> = {}) =>
         )
       })
 
-    let roundRobin = 0
+    const limits = { maxPartitionBytes: settings.maxPartitionBytes, maxRequestBytes: settings.maxRequestBytes }
+    const partitionCount = (topic: string) => partitionCounts.get(topic) ?? 1
     const sendAll = (records: ReadonlyArray<OutgoingRecord>) =>
       Effect.zipRight(requireTopics("produce", records.map((r) => r.topic)), Traceparent.current).pipe(
         Effect.flatMap((traceparent) => {
-          const tp = Option.getOrUndefined(traceparent)
-          // records without headers of their own share one headers object (and its size)
-          const shared: IHeaders = tp === undefined ? {} : { [Traceparent.headerName]: tp }
-          const sharedBytes = headerBytes(shared)
-          const pending = records.map((record): Pending => {
-            const message = toMessage(record, shared, tp)
-            const key = message.key as Buffer | null
-            const count = partitionCounts.get(record.topic) ?? 1
-            const partition = record.partition ??
-              (key === null ? roundRobin++ % count : partitionForKey(key, count))
-            // record overhead in a v2 batch is well under 70 bytes plus headers
-            const bytes = 70 + (message.value as Buffer).length + (key?.length ?? 0) +
-              (message.headers === shared ? sharedBytes : headerBytes(message.headers!))
-            return { topic: record.topic, message, partition, bytes }
-          })
-          const chunks = chunkForRequests(pending, settings.maxPartitionBytes, settings.maxRequestBytes)
-          return Effect.forEach(chunks, (chunk) => {
-            const byTopic = new Map<string, Array<Message>>()
-            for (const { message, topic } of chunk) {
-              const list = byTopic.get(topic)
-              if (list === undefined) byTopic.set(topic, [message])
-              else list.push(message)
-            }
-            const topicMessages = [...byTopic].map(([topic, messages]) => ({ topic, messages }))
-            return attempt("produce", () => producer.sendBatch({ topicMessages, acks: -1 }))
-          }).pipe(sendLock.withPermits(1))
+          const requests = produceRequests(records, partitionCount, Option.getOrUndefined(traceparent), limits)
+          return Effect.forEach(
+            requests,
+            (topicMessages) => attempt("produce", () => producer.sendBatch({ topicMessages, acks: -1 }))
+          ).pipe(sendLock.withPermits(1))
         })
       )
 

@@ -41,7 +41,7 @@ export interface KafkaTuning {
   readonly maxWaitTimeInMs: number
   readonly connectionTimeout: number
   readonly requestTimeout: number
-  /** Largest record batch per partition in one produce request (bytes): below the broker's message.max.bytes (1 MiB). */
+  /** Largest record batch per partition in one produce request (bytes, sized exactly): below the broker's message.max.bytes (1 MiB + 12 by default). */
   readonly maxPartitionBytes: number
   /** Largest produce request built from a batch (bytes). */
   readonly maxRequestBytes: number
@@ -54,6 +54,6 @@ export const defaultTuning: KafkaTuning = {
   maxWaitTimeInMs: 1_000,
   connectionTimeout: 3_000,
   requestTimeout: 30_000,
-  maxPartitionBytes: 900_000,
+  maxPartitionBytes: 1_000_000,
   maxRequestBytes: 16_000_000
 }
