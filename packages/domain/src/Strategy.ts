@@ -225,10 +225,10 @@ export const fromJson = (json: unknown): Either.Either<SymbolState, DecodeError>
 /** Deterministic bytes (UTF-8 JSON with a fixed key order) to store next to the consumed offsets. */
 export const snapshot = (state: SymbolState): Uint8Array => encoder.encode(JSON.stringify(toJson(state)))
 
-export const restore = (bytes: Uint8Array): Either.Either<SymbolState, DecodeError> => {
-  let json: unknown
+/** The JSON inside snapshot bytes, or why they are not a snapshot. */
+const parseSnapshot = (bytes: Uint8Array): Either.Either<unknown, DecodeError> => {
   try {
-    json = JSON.parse(decoder.decode(bytes))
+    return Either.right(JSON.parse(decoder.decode(bytes)))
   } catch (cause) {
     return Either.left(
       new MalformedPayload({
@@ -238,8 +238,10 @@ export const restore = (bytes: Uint8Array): Either.Either<SymbolState, DecodeErr
       })
     )
   }
-  return fromJson(json)
 }
+
+export const restore = (bytes: Uint8Array): Either.Either<SymbolState, DecodeError> =>
+  Either.flatMap(parseSnapshot(bytes), fromJson)
 
 /** Several symbols' states, sorted by symbol so equal maps give equal bytes. */
 export const snapshotAll = (states: Iterable<SymbolState>): Uint8Array =>
@@ -248,18 +250,9 @@ export const snapshotAll = (states: Iterable<SymbolState>): Uint8Array =>
   ))
 
 export const restoreAll = (bytes: Uint8Array): Either.Either<ReadonlyMap<string, SymbolState>, DecodeError> => {
-  let json: unknown
-  try {
-    json = JSON.parse(decoder.decode(bytes))
-  } catch (cause) {
-    return Either.left(
-      new MalformedPayload({
-        messageType: STATE_MESSAGE,
-        format: "json",
-        message: `not a strategy state snapshot: ${cause instanceof Error ? cause.message : String(cause)}`
-      })
-    )
-  }
+  const parsed = parseSnapshot(bytes)
+  if (Either.isLeft(parsed)) return Either.left(parsed.left)
+  const json = parsed.right
   if (!Array.isArray(json)) {
     return Either.left(
       new MalformedPayload({ messageType: STATE_MESSAGE, format: "json", message: "expected a JSON array of states" })
