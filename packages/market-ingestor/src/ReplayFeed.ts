@@ -63,6 +63,9 @@ export const replay = (file: string, speed: ReplaySpeed, heartbeat: Effect.Effec
         }),
         Effect.tapError((error) => Effect.logWarning("replay publish failed; retrying", error)),
         Effect.retry(Schedule.exponential("100 millis").pipe(Schedule.union(Schedule.spaced("5 seconds")))),
+        // each flush starts its own trace: under the replay's span every tick of the file
+        // would share one trace, printed only when the replay ends
+        Effect.withSpan("ingest.replay.flush", { root: true, attributes: { file: label } }),
         Effect.zipRight(heartbeat)
       )
 

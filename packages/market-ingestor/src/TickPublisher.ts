@@ -38,6 +38,9 @@ export const rejectedTotal = Metrics.counter(
   "Ticks refused by validation, by source kind"
 )
 
+/** A publish span lists its tick ids up to this many ticks. */
+const maxListedTicks = 100
+
 /** `replay:ticks.csv` -> `replay`: a bounded label for metrics. */
 const kindOf = (source: string) => source.split(":")[0] ?? source
 
@@ -79,7 +82,17 @@ export const make = Effect.gen(function*() {
         yield* Metric.update(publishedTotal.pipe(Metric.tagged("source", kindOf(tick.source))), 1)
       }
       return stamped.map((t): Published => ({ tickId: t.tickId, symbol: t.symbol, sequence: t.sequence }))
-    }).pipe(lock.withPermits(1), Effect.withSpan("ingest.publish", { attributes: { ticks: ticks.length } }))
+    }).pipe(
+      lock.withPermits(1),
+      Effect.withSpan("ingest.publish", {
+        // the tick ids let one order's trace be followed back to its tick (a decision span
+        // names its tick); huge batches (a max-speed replay, a backlog) are only counted
+        attributes: {
+          ticks: ticks.length,
+          ...(ticks.length <= maxListedTicks ? { "tick.id": ticks.map((t) => t.tickId).join(",") } : {})
+        }
+      })
+    )
 
   return TickPublisher.of({ topic, validate, publish })
 })

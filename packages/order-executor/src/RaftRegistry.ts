@@ -17,6 +17,9 @@ export const RaftSeeds = Config.string("RAFT_NODE_GRPC_ADDR").pipe(
   })
 )
 
+/** A record span lists its order ids up to this many orders. */
+const maxListedOrders = 100
+
 const unavailable = (op: string) => (e: RaftClient.RaftClientError) =>
   new RegistryUnavailable({ op, reason: e.message })
 
@@ -28,7 +31,14 @@ export const make = (options: RaftClient.RaftClientOptions) =>
       record: (records) =>
         client.recordBatch(records).pipe(
           Effect.mapError(unavailable("record")),
-          Effect.withSpan("registry.record", { attributes: { records: records.length } })
+          Effect.withSpan("registry.record", {
+            // the order ids connect this batch's trace (and the raft node's, which continues
+            // it over gRPC) to each order's own trace; huge batches are only counted
+            attributes: {
+              records: records.length,
+              ...(records.length <= maxListedOrders ? { "order.id": records.map((r) => r.orderId).join(",") } : {})
+            }
+          })
         ),
       read: (orderId) =>
         client.read(orderId).pipe(Effect.mapError(unavailable("read")), Effect.withSpan("registry.read")),

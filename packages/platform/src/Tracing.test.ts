@@ -48,6 +48,29 @@ describe("console tracing", () => {
       expect(trees[0]).toContain("trace 4bf92f3577b34da6a3ce929d0e0e4736\nserver ")
     }).pipe(Effect.provide(layer))
   })
+
+  it.effect("a span's links are printed as trace-span pairs (how a batch leads to its records' traces)", () => {
+    const { layer, trees } = capture()
+    return Effect.gen(function*() {
+      const context = yield* Effect.context<never>()
+      const linked = (traceId: string, spanId: string) => ({
+        _tag: "SpanLink" as const,
+        attributes: {},
+        span: { _tag: "ExternalSpan" as const, traceId, spanId, sampled: true, context }
+      })
+      yield* Effect.void.pipe(
+        Effect.withSpan("batch", {
+          links: [
+            linked("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"),
+            linked("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331")
+          ]
+        })
+      )
+      expect(trees[0]!.split("\n")[1]).toMatch(
+        /^batch \d+\.\d+ms {2}links=4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7,0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331$/
+      )
+    }).pipe(Effect.provide(layer))
+  })
 })
 
 describe("OTLP export", () => {

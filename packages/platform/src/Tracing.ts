@@ -72,6 +72,7 @@ class ConsoleSpan implements Tracer.Span {
       startNanos: this.status.startTime,
       endNanos: endTime,
       attributes: this.attributes,
+      links: this.links.map((link) => ({ traceId: link.span.traceId, spanId: link.span.spanId })),
       exit
     }
     if (this.bucket.spans.length < maxSpansPerTrace) this.bucket.spans.push(finished)

@@ -222,8 +222,9 @@ export class RaftCluster {
     return [...this.specs.values()].map(grpcAddr).join(",")
   }
 
-  async start(size: number) {
-    for (let i = 1; i <= size; i++) this.specs.set(`n${i}`, await makeSpec(`n${i}`, this.dataRoot))
+  /** `env`: extra environment of every node (e.g. `TRACE`). */
+  async start(size: number, env: Record<string, string> = {}) {
+    for (let i = 1; i <= size; i++) this.specs.set(`n${i}`, await makeSpec(`n${i}`, this.dataRoot, env))
     const first = this.specs.get("n1")!
     this.launch("n1", { RAFT_BOOTSTRAP: "true" })
     await ready(this.nodes.get("n1")!)
@@ -261,3 +262,45 @@ export class RaftCluster {
     )
   }
 }
+
+/** One tree printed by `TRACE=console` (format: internal/traceTree.ts in the platform package). */
+export interface PrintedTrace {
+  readonly service: string
+  readonly traceId: string
+  /** The span lines, root first, tree prefixes (`├─ `, `│  `, ...) removed. */
+  readonly spans: ReadonlyArray<string>
+}
+
+const traceHeader = /^(?:\[([^\]]+)\] )?(?:\(late span\) )?trace ([0-9a-f]{32})$/
+
+/**
+ * The trees in a process's output. A tree runs from its header to the next header or JSON
+ * log line (stdout may be mixed in); a tree still being written may lack its last lines.
+ */
+export const printedTraces = (output: string): ReadonlyArray<PrintedTrace> => {
+  const traces: Array<{ service: string; traceId: string; spans: Array<string> }> = []
+  let current: { service: string; traceId: string; spans: Array<string> } | undefined
+  for (const line of output.split("\n")) {
+    const header = traceHeader.exec(line)
+    if (header !== null) {
+      current = { service: header[1] ?? "", traceId: header[2]!, spans: [] }
+      traces.push(current)
+    } else if (line.startsWith("{") || line.trim() === "") {
+      current = undefined
+    } else if (current !== undefined) {
+      current.spans.push(line.replace(/^[│├└─ ]+/, ""))
+    }
+  }
+  return traces
+}
+
+/** The printed spans called `name` (a span line starts with its name and a space). */
+export const spansNamed = (trace: PrintedTrace, name: string) => trace.spans.filter((s) => s.startsWith(`${name} `))
+
+/** The value of attribute `key` on a printed span line (values without spaces or quotes). */
+export const spanAttribute = (span: string, key: string): string | undefined =>
+  new RegExp(`(?:^|\\s)${key.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}=(\\S+)`).exec(span)?.[1]
+
+/** A comma-separated attribute (`order.id=a,b`, `links=...`) as a list. */
+export const spanAttributeList = (span: string, key: string): ReadonlyArray<string> =>
+  spanAttribute(span, key)?.split(",") ?? []

@@ -11,6 +11,8 @@ export interface FinishedSpan {
   readonly startNanos: bigint
   readonly endNanos: bigint
   readonly attributes: ReadonlyMap<string, unknown>
+  /** Spans of other traces this one continues (a batch links the records it consumed). */
+  readonly links?: ReadonlyArray<{ readonly traceId: string; readonly spanId: string }>
   readonly exit: Exit.Exit<unknown, unknown>
 }
 
@@ -41,6 +43,10 @@ const describe = (span: FinishedSpan): string => {
     // headers and code locations make lines unreadable; the OTLP export keeps them
     .filter(([key]) => !/^(code\.|http\.(request|response)\.header\.|user_agent\.|url\.full$)/.test(key))
     .map(([key, value]) => `${key}=${formatValue(value)}`)
+  // as `<trace id>-<span id>`: how a batch's trace leads to the traces of its records
+  if (span.links !== undefined && span.links.length > 0) {
+    attributes.push(`links=${span.links.map((link) => `${link.traceId}-${link.spanId}`).join(",")}`)
+  }
   const kind = span.kind === "internal" ? "" : ` [${span.kind}]`
   return `${span.name}${kind} ${formatDuration(span.endNanos - span.startNanos)}${formatOutcome(span.exit)}` +
     (attributes.length > 0 ? `  ${attributes.join(" ")}` : "")
