@@ -179,6 +179,32 @@ describe("OrderRegistry", () => {
     )
   })
 
+  it("a snapshot built in slices equals the whole snapshot, even when the state moves on meanwhile", () => {
+    fc.assert(
+      fc.property(history, retentionArb, fc.integer({ min: 1, max: 5 }), (batches, settings, slice) => {
+        const half = Math.floor(batches.length / 2)
+        const [middle] = applyAll(batches.slice(0, half), OrderRegistry.initial(retention(settings)))
+        const whole = OrderRegistry.snapshot(middle)
+        const slices = OrderRegistry.snapshotSlices(middle, slice)
+        let steps = 0
+        let later = middle
+        for (;;) {
+          const step = slices.next()
+          if (step.done === true) {
+            expect(step.value).toEqual(whole)
+            break
+          }
+          steps++
+          // the runtime keeps applying between slices: that must not leak into the snapshot
+          if (steps === 1) later = applyAll(batches.slice(half), later, half + 1)[0]
+        }
+        expect(steps).toBeGreaterThanOrEqual(Math.floor(OrderRegistry.size(middle) / slice))
+        expect(OrderRegistry.snapshot(middle)).toEqual(whole)
+      }),
+      { numRuns: 200 }
+    )
+  })
+
   it("keeps the retention settings in the snapshot", () => {
     const state = OrderRegistry.initial(retention({ maxOrders: 3, maxAgeMs: 60_000 }))
     expect(Either.getOrThrow(OrderRegistry.restore(OrderRegistry.snapshot(state))).retention).toEqual({

@@ -138,10 +138,12 @@ const make = Effect.gen(function*() {
     },
     {
       ...sm,
-      snapshot: Effect.tap(
-        sm.snapshot,
-        () => Effect.flatMap(sm.applied, (i) => Ref.update(snapshotIndex, (s) => Math.max(s, i)))
-      )
+      // the index is the capture's; it is reported once the snapshot is serialized
+      snapshot: Effect.gen(function*() {
+        const index = yield* sm.applied
+        const serialize = yield* sm.snapshot
+        return Effect.tap(serialize, () => Ref.update(snapshotIndex, (s) => Math.max(s, index)))
+      })
     }
   ).pipe(Effect.provide(env))
 

@@ -49,19 +49,42 @@ interface SmState {
 // Snapshot: "RNSM" u8 version, f64 applied, u32 directory JSON length, directory JSON, registry snapshot.
 const MAGIC = [0x52, 0x4e, 0x53, 0x4d]
 
-const snapshotOf = (s: SmState): Uint8Array => {
+const snapshotHeader = (s: SmState, registryLength: number) => {
   const dir = encoder.encode(JSON.stringify([...s.directory.values()]))
-  const reg = OrderRegistry.snapshot(s.registry)
-  const out = new Uint8Array(4 + 1 + 8 + 4 + dir.length + reg.length)
+  const out = new Uint8Array(4 + 1 + 8 + 4 + dir.length + registryLength)
   const view = new DataView(out.buffer)
   out.set(MAGIC, 0)
   out[4] = 1
   view.setFloat64(5, s.applied)
   view.setUint32(13, dir.length)
   out.set(dir, 17)
-  out.set(reg, 17 + dir.length)
-  return out
+  return { out, registryAt: 17 + dir.length }
 }
+
+/** Gives the event loop back (network, timers) before the next slice of work. */
+const yieldToEventLoop = Effect.async<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
+
+/**
+ * Serializes a captured state in slices with the event loop given back between them, so
+ * a registry of hundreds of thousands of orders never blocks gRPC and Raft traffic for
+ * the whole encoding (ADR 0036).
+ */
+const serialize = (s: SmState): Effect.Effect<Uint8Array> =>
+  Effect.gen(function*() {
+    const slices = OrderRegistry.snapshotSlices(s.registry)
+    let step = slices.next()
+    while (step.done !== true) {
+      yield* yieldToEventLoop
+      step = slices.next()
+    }
+    const registry = step.value
+    const { out, registryAt } = snapshotHeader(s, registry.length)
+    out.set(registry, registryAt)
+    return out
+  })
 
 const restoreOf = (bytes: Uint8Array): SmState => {
   if (bytes.length < 17 || MAGIC.some((b, i) => bytes[i] !== b) || bytes[4] !== 1) {
@@ -142,7 +165,7 @@ export const make = (retention: OrderRegistry.Retention) =>
     const sm: RegistryStateMachine = {
       apply,
       query,
-      snapshot: Effect.map(Ref.get(state), snapshotOf),
+      snapshot: Effect.map(Ref.get(state), serialize),
       restore: (data) =>
         Effect.gen(function*() {
           const restored = restoreOf(data) // a corrupt snapshot is a defect: the node cannot go on

@@ -8,8 +8,10 @@
  *   fsync the directory), each with a crc32 so a damaged file is an error, not garbage.
  * Compaction rewrites the log without the covered prefix, again via temporary file and rename.
  *
- * Synchronous node:fs calls wrapped in Effect: the node's actor fiber must wait for the
- * fsync anyway before it may send (ADR 0032).
+ * Writes are synchronous node:fs calls (they only fill the page cache). The fsyncs that
+ * make a turn durable and the writing of a snapshot the node took itself run on libuv's
+ * thread pool, so the event loop keeps serving the network, applying entries and answering
+ * clients meanwhile (ADR 0036, revising 0032).
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -126,6 +128,21 @@ const atomicWrite = (dir: string, name: string, content: Buffer) => {
   fsyncDir(dir)
 }
 
+/** `atomicWrite` off the event loop: the content is written and fsynced on the thread pool. */
+const writeTemporary = async (file: string, content: Buffer) => {
+  const handle = await fs.promises.open(file, "w")
+  try {
+    await handle.writeFile(content)
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+}
+
+const sameSnapshot = (a: Snapshot, b: Snapshot) =>
+  a.index === b.index && a.term === b.term && a.data === b.data &&
+  encodeMembership(a.membership).join() === encodeMembership(b.membership).join()
+
 const readIfExists = (file: string): Buffer | null => fs.existsSync(file) ? fs.readFileSync(file) : null
 
 /**
@@ -193,6 +210,8 @@ export const make = (dir: string): Effect.Effect<StorageApi, StorageError, Scope
     let fd = yield* attempt("open", logFile, openLog)
     yield* Effect.addFinalizer(() => Effect.sync(() => fs.closeSync(fd)))
     const snapshotHolder: { current: Snapshot | null } = { current: recovered.snapshot }
+    /** The snapshot `saveSnapshot` made durable whose compaction has not been persisted yet. */
+    let saved: Snapshot | null = null
 
     const truncateFrom = (from: number) => {
       const k = from - firstIndex
@@ -252,7 +271,11 @@ export const make = (dir: string): Effect.Effect<StorageApi, StorageError, Scope
                 atomicWrite(dir, "hardstate", sealed(Buffer.from(JSON.stringify(o.hardState))))
                 break
               case "PersistSnapshot":
-                atomicWrite(dir, "snapshot", encodeSnapshot(o.snapshot))
+                // already on disk when it is the one `saveSnapshot` wrote (same bytes object)
+                if (saved === null || !sameSnapshot(saved, o.snapshot)) {
+                  atomicWrite(dir, "snapshot", encodeSnapshot(o.snapshot))
+                }
+                saved = null
                 snapshotHolder.current = o.snapshot
                 compactLog(o.snapshot)
                 break
@@ -262,7 +285,29 @@ export const make = (dir: string): Effect.Effect<StorageApi, StorageError, Scope
             }
           }
         }),
-      sync: attempt("fsync", logFile, () => fs.fsyncSync(fd))
+      sync: Effect.async<void, StorageError>((resume) => {
+        fs.fsync(fd, (cause) =>
+          resume(cause === null ? Effect.void : Effect.fail(new StorageError({ op: "fsync", path: logFile, cause }))))
+      }),
+      saveSnapshot: (snapshot) =>
+        Effect.gen(function*() {
+          const tmp = path.join(dir, `snapshot.${snapshot.index}.tmp`)
+          yield* Effect.tryPromise({
+            try: () =>
+              writeTemporary(tmp, encodeSnapshot(snapshot)),
+            catch: (cause) =>
+              new StorageError({ op: "write", path: tmp, cause })
+          })
+          // One synchronous block from here on: nothing else touches the files in between,
+          // so a snapshot installed meanwhile (newer) is never replaced by this older one.
+          yield* attempt("rename", tmp, () => {
+            const newest = Math.max(snapshotHolder.current?.index ?? 0, saved?.index ?? 0)
+            if (snapshot.index <= newest) return fs.rmSync(tmp, { force: true })
+            fs.renameSync(tmp, path.join(dir, "snapshot"))
+            fsyncDir(dir)
+            saved = snapshot
+          })
+        })
     }
     return api
   })

@@ -199,7 +199,8 @@ const gatedStorage = Effect.gen(function*() {
     sync: Effect.suspend(() => {
       syncs++
       return Effect.zipRight(gate.await, inner.sync)
-    })
+    }),
+    saveSnapshot: inner.saveSnapshot
   }
   return { api, gate, syncs: () => syncs }
 })
@@ -367,6 +368,44 @@ describe("durable storage (real files)", () => {
       expect(reloaded.snapshot?.index).toBe(10)
       expect(reloaded.entries).toEqual([])
       yield* Scope.close(s4, Exit.void)
+    }))
+
+  it.scoped("saveSnapshot makes a snapshot durable ahead of its compaction and never replaces a newer one", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const membership = { voters: ["a"], learners: [] }
+      const entries = [1, 2, 3, 4, 5, 6].map((index) => ({
+        index,
+        term: 1,
+        kind: "command" as const,
+        data: new Uint8Array([index])
+      }))
+      const s1 = yield* Scope.make()
+      const st1 = yield* FileStorage.make(dir).pipe(Scope.extend(s1))
+      yield* st1.write([{ _tag: "PersistEntries", from: 1, entries }])
+      yield* st1.sync
+      const taken = { index: 3, term: 1, membership, data: new Uint8Array([3, 3, 3]) }
+      yield* st1.saveSnapshot(taken)
+      // durable before the compaction is persisted: a crash now finds the snapshot and the whole log
+      const early = yield* Effect.flatMap(
+        FileStorage.make(dir).pipe(Scope.extend(yield* Scope.make())),
+        (st) => st.load
+      )
+      expect(early.snapshot).toMatchObject({ index: 3, data: new Uint8Array([3, 3, 3]) })
+      // a newer snapshot arrives (installed from a leader) and is persisted by the core
+      const installed = { index: 5, term: 1, membership, data: new Uint8Array([5]) }
+      yield* st1.write([{ _tag: "PersistSnapshot", snapshot: installed }])
+      yield* st1.sync
+      // an older one finished serializing afterwards: it must not replace the newer file
+      yield* st1.saveSnapshot(taken)
+      yield* Scope.close(s1, Exit.void)
+      expect(fs.readdirSync(dir).filter((f) => f.endsWith(".tmp"))).toEqual([])
+      const loaded = yield* Effect.flatMap(
+        FileStorage.make(dir).pipe(Scope.extend(yield* Scope.make())),
+        (st) => st.load
+      )
+      expect(loaded.snapshot).toMatchObject({ index: 5, data: new Uint8Array([5]) })
+      expect(loaded.entries.map((e) => e.index)).toEqual([6])
     }))
 
   it.scoped("unsynced writes to the in-memory disk are lost on a crash", () =>

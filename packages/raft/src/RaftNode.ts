@@ -6,8 +6,9 @@
  *   their persists written and synced once, and only then are the outputs that follow a
  *   persist performed (sends, applies, acknowledgements);
  * - one sender fiber per peer drains that peer's outbound queue, so a slow peer delays nobody;
- * - the apply fiber owns the state machine, answers proposals and reads, and asks the core to
- *   compact the log after every `snapshotEvery` entries;
+ * - the apply fiber owns the state machine, answers proposals and reads, and after every
+ *   `snapshotEvery` entries captures a snapshot, which a fiber of its own serializes before
+ *   asking the core to compact the log (one snapshot at a time);
  * - a ticker fiber on the Effect `Clock` feeds ticks with jitter from the Effect `Random`.
  * Closing the scope interrupts them all and fails requests still waiting with `NodeStopped`.
  */
@@ -18,6 +19,7 @@ import * as Queue from "effect/Queue"
 import * as Random from "effect/Random"
 import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
+import { decodeMembership, emptyMembership } from "./core/Membership.js"
 import * as Core from "./core/RaftCore.js"
 import * as Log from "./core/RaftLog.js"
 import type {
@@ -326,6 +328,10 @@ export const make = (
     // --- the apply fiber -----------------------------------------------------------------------
     let applied = persisted.snapshot?.index ?? 0
     let snapshotAt = applied
+    let snapshotting = false
+    // what a snapshot taken now must record besides the data (the core derives the same)
+    let appliedTerm = persisted.snapshot?.term ?? 0
+    let appliedMembership: Membership = persisted.snapshot?.membership ?? emptyMembership
     const serveReads = Effect.gen(function*() {
       if (reads.length === 0) return
       const ready = reads.filter((r) => r.index <= applied)
@@ -341,7 +347,9 @@ export const make = (
         case "Apply":
           for (const e of item.entries) {
             const result = e.kind === "command" ? yield* stateMachine.apply(e.data, e.index) : empty
+            if (e.kind === "config") appliedMembership = decodeMembership(e.data)
             applied = e.index
+            appliedTerm = e.term
             const w = awaiting.get(e.index)
             if (w !== undefined) {
               awaiting.delete(e.index)
@@ -350,15 +358,35 @@ export const make = (
             }
           }
           yield* serveReads
-          if (applied - snapshotAt >= snapshotEvery) {
-            const data = yield* stateMachine.snapshot
+          if (applied - snapshotAt >= snapshotEvery && !snapshotting) {
+            // Capture here, serialize on a fiber of its own: a large state takes long to
+            // encode, and applying (which answers proposals) must not wait for it. The core
+            // ignores the compaction if a newer snapshot was installed meanwhile.
+            // The snapshot is also written to storage from that fiber, so the actor's
+            // compaction finds it durable already and the actor never waits for a write of
+            // the whole state.
+            const serialize = yield* stateMachine.snapshot
+            const at = { index: applied, term: appliedTerm, membership: appliedMembership }
             snapshotAt = applied
-            yield* Queue.offer(mailbox, { _tag: "Input", input: { _tag: "Compact", index: applied, data } })
+            snapshotting = true
+            yield* Effect.forkIn(
+              Effect.gen(function*() {
+                const data = yield* serialize
+                yield* storage.saveSnapshot({ ...at, data }).pipe(
+                  // the compaction then writes it itself, and fails the node if the disk is gone
+                  Effect.catchAll((e) => Effect.logWarning("saving a snapshot ahead of compaction failed", e))
+                )
+                yield* Queue.offer(mailbox, { _tag: "Input", input: { _tag: "Compact", index: at.index, data } })
+              }).pipe(Effect.ensuring(Effect.sync(() => snapshotting = false))),
+              scope
+            )
           }
           return
         case "Restore":
           yield* stateMachine.restore(item.snapshot.data)
           applied = item.snapshot.index
+          appliedTerm = item.snapshot.term
+          appliedMembership = item.snapshot.membership
           snapshotAt = applied
           for (const [index, w] of awaiting) {
             if (index <= applied) {

@@ -4,10 +4,15 @@ import type * as Effect from "effect/Effect"
  * The replicated state machine, a parameter of the node. `apply` sees committed commands in
  * log order exactly once per incarnation (after a restart the node rebuilds it from the last
  * snapshot and the log), so it must be deterministic. `query` serves linearizable reads.
+ *
+ * `snapshot` is in two parts so a large state never stalls the node: the outer effect
+ * captures the state as of the last `apply` (cheap: an immutable value or a copy), the inner
+ * one serializes that capture. The node runs the inner effect on its own fiber while it
+ * keeps applying, so it must not read the live state again.
  */
 export interface StateMachine {
   readonly apply: (command: Uint8Array, index: number) => Effect.Effect<Uint8Array>
   readonly query: (query: Uint8Array) => Effect.Effect<Uint8Array>
-  readonly snapshot: Effect.Effect<Uint8Array>
+  readonly snapshot: Effect.Effect<Effect.Effect<Uint8Array>>
   readonly restore: (data: Uint8Array) => Effect.Effect<void>
 }

@@ -1,6 +1,7 @@
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type { Persisted } from "./core/RaftCore.js"
+import type { Snapshot } from "./core/Types.js"
 import type { StorageError } from "./Errors.js"
 import type { PersistOutput } from "./internal/MemoryLogStore.js"
 
@@ -15,6 +16,13 @@ export interface StorageApi {
   readonly load: Effect.Effect<Persisted, StorageError>
   readonly write: (outputs: ReadonlyArray<PersistOutput>) => Effect.Effect<void, StorageError>
   readonly sync: Effect.Effect<void, StorageError>
+  /**
+   * Makes a snapshot the node took itself durable ahead of the compaction that persists it,
+   * off the node's critical path: when the core's `PersistSnapshot` for the same snapshot
+   * arrives, `write` need not write it again. It never replaces a newer snapshot. Storage
+   * that writes snapshots cheaply may do nothing here.
+   */
+  readonly saveSnapshot: (snapshot: Snapshot) => Effect.Effect<void, StorageError>
 }
 
 export class Storage extends Context.Tag("@trading/raft/Storage")<Storage, StorageApi>() {}

@@ -17,7 +17,8 @@ export const make = (): RegistryStateMachine => {
     values: reg.values,
     apply: (command) => Effect.sync(() => encoder.encode(Reg.applyCommand(reg, Reg.decodeCommand(command)) ?? "")),
     query: (query) => Effect.sync(() => encoder.encode(reg.values.get(decoder.decode(query)) ?? "")),
-    snapshot: Effect.sync(() => Reg.snapshotRegistry(reg)),
+    // the registry is mutable: the capture serializes it at once (small, for tests)
+    snapshot: Effect.sync(() => Effect.succeed(Reg.snapshotRegistry(reg))),
     restore: (data) =>
       Effect.sync(() => {
         reg.values.clear()
