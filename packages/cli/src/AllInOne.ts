@@ -2,8 +2,9 @@
 // gRPC server (loopback, free port) and Health; they share one MessageBus (embedded, or
 // Kafka when KAFKA_BROKERS is set) and the executor records orders in an in-process
 // three-node Raft cluster over loopback gRPC. The process's /healthz (PORT_HTTP, default
-// 8080) aggregates every service's health. Built in pipeline order from the bottom (raft,
-// executor, processor, ingestor), so Ctrl-C stops the input first and the registry last.
+// 8080) aggregates every service's health and shows each raft node's view under
+// `raft.<node id>`. Built in pipeline order from the bottom (raft, executor, processor,
+// ingestor), so Ctrl-C stops the input first and the registry last.
 import { EmbeddedBus, KafkaBus, MessageBus } from "@trading/bus"
 import { FeedsLive, IngestGrpcLive } from "@trading/market-ingestor"
 import { executorConfig, OrderExecutorService, RaftRegistry } from "@trading/order-executor"
@@ -102,6 +103,8 @@ const Pipeline = Layer.scopedDiscard(Effect.gen(function*() {
     Effect.map((ctx) => Context.get(ctx, RaftCluster.RaftCluster))
   )
   for (const node of cluster.nodes) yield* aggregate(`raft-${node.nodeId}`, node.health)
+  // what each node's own /healthz has under `raft`, keyed by node id (ADR 0084)
+  yield* Health.info("raft", RaftCluster.raftViews(cluster.nodes))
 
   const settings = yield* executorConfig.pipe(
     Effect.map((s) => ({ ...s, dbPath: join(dataDir, "order-executor", "outbox.db") }))

@@ -1,7 +1,9 @@
 // Three raft-node services in this process, talking gRPC over loopback exactly as separate
 // processes would (consensus transport on RAFT_BIND_ADDR, client API on PORT_GRPC). Each
 // node gets its own settings (through its own ConfigProvider), its own data directory and
-// its own Health, which the all-in-one /healthz aggregates.
+// its own Health, which the all-in-one /healthz aggregates (checks, and the raft views).
+// The nodes stop together with the process, so none hands leadership to another on the
+// way out (RAFT_TRANSFER_ON_STOP=false, ADR 0084): its peers are stopping too.
 import { Health, ServerConfig } from "@trading/platform"
 import { RaftNodeService } from "@trading/raft-node"
 import * as ConfigProvider from "effect/ConfigProvider"
@@ -17,6 +19,8 @@ export interface ClusterNode {
   readonly grpcAddr: string
   readonly raftAddr: string
   readonly health: Health.HealthApi
+  /** The node's Raft view, as its own /healthz shows it under `raft`. */
+  readonly raftView: Effect.Effect<unknown>
 }
 
 export interface ClusterPorts {
@@ -28,6 +32,12 @@ export class RaftCluster extends Context.Tag("@trading/cli/RaftCluster")<RaftClu
   readonly nodes: ReadonlyArray<ClusterNode>
   readonly seeds: ReadonlyArray<string>
 }>() {}
+
+/** Every node's Raft view by node id: `{ "node-1": { role, term, leaderId, ... }, ... }`. */
+export const raftViews = (nodes: ReadonlyArray<ClusterNode>): Effect.Effect<Readonly<Record<string, unknown>>> =>
+  Effect.forEach(nodes, (n) => Effect.map(n.raftView, (view) => [n.nodeId, view] as const), {
+    concurrency: "unbounded"
+  }).pipe(Effect.map((entries) => Object.fromEntries(entries)))
 
 /**
  * Ports kept with a persistent data directory: the cluster's membership (with addresses) is
@@ -65,7 +75,9 @@ export const layer = (dataDir: string, ports: ClusterPorts) =>
           ["RAFT_BIND_ADDR", raftAddr],
           ["PORT_GRPC", String(ports.grpc[i])],
           ["RAFT_DATA_DIR", join(dataDir, "raft", nodeId)],
-          ["RAFT_BOOTSTRAP", i === 0 ? "true" : "false"]
+          ["RAFT_BOOTSTRAP", i === 0 ? "true" : "false"],
+          // the whole cluster stops at once: a transfer would wait for peers already gone
+          ["RAFT_TRANSFER_ON_STOP", "false"]
         ])
         if (i > 0) vars.set("RAFT_JOIN_ADDR", nodes[0]!.grpcAddr)
         const provider = ConfigProvider.fromMap(vars).pipe(ConfigProvider.orElse(() => ConfigProvider.fromEnv()))
@@ -85,7 +97,8 @@ export const layer = (dataDir: string, ports: ClusterPorts) =>
             Layer.annotateLogs("svc", `raft-${nodeId}`)
           )
         )
-        nodes.push({ nodeId, grpcAddr, raftAddr, health: Context.get(ctx, Health.Health) })
+        const health = Context.get(ctx, Health.Health)
+        nodes.push({ nodeId, grpcAddr, raftAddr, health, raftView: Effect.map(health.infos, (views) => views.raft) })
       }
       return { nodes, seeds: nodes.map((n) => n.grpcAddr) }
     })

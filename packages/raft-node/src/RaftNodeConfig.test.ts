@@ -28,8 +28,15 @@ describe("RaftNodeConfig", () => {
       dataDir: "./.data/raft/n1",
       bootstrap: false,
       joinAddr: Option.none(),
-      clusterSecret: Option.none()
+      clusterSecret: Option.none(),
+      transferOnStop: true
     })
+  })
+
+  it("turns the leadership transfer on stop off with RAFT_TRANSFER_ON_STOP=false", () => {
+    const c = Either.getOrThrow(read({ RAFT_NODE_ID: "n1", RAFT_TRANSFER_ON_STOP: "false" }))
+    expect(c.transferOnStop).toBe(false)
+    expect(problems({ RAFT_NODE_ID: "n1", RAFT_TRANSFER_ON_STOP: "maybe" })).toContain("RAFT_TRANSFER_ON_STOP")
   })
 
   it("derives the client address from the advertised host and PORT_GRPC", () => {

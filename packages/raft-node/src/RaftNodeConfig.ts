@@ -28,6 +28,11 @@ export interface RaftNodeSettings {
   readonly maxAppliedLag: number
   readonly maxOrders: number
   readonly maxAgeMs: number
+  /**
+   * On a graceful stop, a leader first hands leadership to another voter. Off when the
+   * whole cluster stops together (the all-in-one process): there is nobody to hand it to.
+   */
+  readonly transferOnStop: boolean
 }
 
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/
@@ -54,7 +59,7 @@ const positive = (name: string, fallback: number, max = Number.MAX_SAFE_INTEGER)
     Config.withDefault(fallback)
   )
 
-const bool = (name: string) =>
+const bool = (name: string, fallback: boolean) =>
   Config.string(name).pipe(
     Config.mapOrFail((s) => {
       const v = s.trim().toLowerCase()
@@ -62,7 +67,7 @@ const bool = (name: string) =>
       if (["false", "0", "no", ""].includes(v)) return Either.right(false)
       return Either.left(ConfigError.InvalidData([name], `expected true or false, got "${s}"`))
     }),
-    Config.withDefault(false)
+    Config.withDefault(fallback)
   )
 
 const grpcPort = Config.integer("PORT_GRPC").pipe(Config.withDefault(50070), Config.orElse(() => Config.succeed(50070)))
@@ -79,7 +84,7 @@ export const raftNodeConfig: Config.Config<RaftNodeSettings> = Config.all({
   grpcAdvertiseAddr: Config.option(hostPort("RAFT_GRPC_ADVERTISE_ADDR")),
   grpcPort,
   dataDir: Config.option(Config.nonEmptyString("RAFT_DATA_DIR")),
-  bootstrap: bool("RAFT_BOOTSTRAP"),
+  bootstrap: bool("RAFT_BOOTSTRAP", false),
   joinAddr: Config.option(hostPort("RAFT_JOIN_ADDR")),
   clusterSecret: Config.option(Config.redacted("RAFT_CLUSTER_SECRET")),
   tickMs: positive("RAFT_TICK_MS", 10, 1000),
@@ -88,7 +93,8 @@ export const raftNodeConfig: Config.Config<RaftNodeSettings> = Config.all({
   snapshotEvery: positive("RAFT_SNAPSHOT_EVERY", 4096),
   maxAppliedLag: positive("RAFT_MAX_APPLIED_LAG", 10_000),
   maxOrders: positive("RAFT_RETENTION_MAX_ORDERS", 500_000),
-  maxAgeMs: positive("RAFT_RETENTION_MAX_AGE_MS", 24 * 60 * 60 * 1000)
+  maxAgeMs: positive("RAFT_RETENTION_MAX_AGE_MS", 24 * 60 * 60 * 1000),
+  transferOnStop: bool("RAFT_TRANSFER_ON_STOP", true)
 }).pipe(
   Config.mapOrFail((c) => {
     if (c.heartbeatTicks >= c.electionTicks) {
@@ -120,7 +126,8 @@ export const raftNodeConfig: Config.Config<RaftNodeSettings> = Config.all({
       snapshotEvery: c.snapshotEvery,
       maxAppliedLag: c.maxAppliedLag,
       maxOrders: c.maxOrders,
-      maxAgeMs: c.maxAgeMs
+      maxAgeMs: c.maxAgeMs,
+      transferOnStop: c.transferOnStop
     })
   })
 )

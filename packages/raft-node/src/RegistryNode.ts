@@ -2,7 +2,8 @@
 // RAFT_DATA_DIR, the gRPC transport) replicating RegistryStateMachine, plus what makes it a
 // cluster member by itself: bootstrap on empty storage, Join through RAFT_JOIN_ADDR until
 // accepted, the leader's own directory entry, and leadership transfer before a graceful
-// stop. The client API (RaftNodeApi) and health (RaftHealth) are built on this service.
+// stop (unless RAFT_TRANSFER_ON_STOP=false). The client API (RaftNodeApi) and health
+// (RaftHealth) are built on this service.
 import type { OrderRecord } from "@trading/domain"
 import { OrderRegistry } from "@trading/domain"
 import { GrpcClient } from "@trading/platform"
@@ -329,11 +330,16 @@ const make = Effect.gen(function*() {
   // up; not interruptible: finalizers run on the interrupted main fiber). RaftNode gives a
   // transfer only two election timeouts; on a loaded machine the target may take over a
   // little later, so the outcome is judged by who leads afterwards, and the next voter is
-  // tried when the first did not take over.
+  // tried when the first did not take over. Skipped with RAFT_TRANSFER_ON_STOP=false, when
+  // the whole cluster stops together (ADR 0084): the other voters are stopping too.
   yield* Effect.addFinalizer(() =>
     Effect.gen(function*() {
       const s = yield* node.status
       if (s.role !== "leader") return
+      if (!settings.transferOnStop) {
+        yield* Effect.logInfo("stopping as leader without a leadership transfer (RAFT_TRANSFER_ON_STOP=false)")
+        return
+      }
       for (const target of s.membership.voters.filter((v) => v !== s.id)) {
         const result = yield* Effect.either(node.transferLeadership(target))
         for (let i = 0; i < 40; i++) {
