@@ -6,14 +6,14 @@ import effect from "@effect/eslint-plugin"
 import tseslint from "typescript-eslint"
 
 export default tseslint.config(
-  { ignores: ["**/node_modules/**", "packages/proto/src/gen/**", "infra/kafka/.jars/**", "**/.data/**", ".cache/**"] },
+  { ignores: ["**/node_modules/**", "**/dist/**", "packages/proto/src/gen/**", "infra/kafka/.jars/**", "**/.data/**", ".cache/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
     // plain Node scripts (codegen checks, tooling)
     files: ["**/*.mjs", "**/*.js"],
     languageOptions: {
-      globals: { process: "readonly", console: "readonly", URL: "readonly", Buffer: "readonly" }
+      globals: { process: "readonly", console: "readonly", URL: "readonly", Buffer: "readonly", performance: "readonly" }
     }
   },
   {
@@ -41,7 +41,8 @@ export default tseslint.config(
   },
   {
     files: ["packages/*/src/**/*.ts"],
-    ignores: ["**/*.test.ts"],
+    // test support spawns processes with an environment of its own making
+    ignores: ["**/*.test.ts", "packages/*/src/testing/**"],
     rules: {
       "no-restricted-syntax": ["error", {
         selector: "MemberExpression[object.name='process'][property.name='env']",

@@ -17,7 +17,7 @@ const integration: TestProjectInlineConfiguration = {
   test: {
     name: "integration",
     include: ["packages/*/test/**/*.test.ts", "infra/**/test/*.it.test.ts"],
-    globalSetup: ["infra/kafka/vitest.global-setup.ts"],
+    globalSetup: ["infra/bundle.global-setup.ts", "infra/kafka/vitest.global-setup.ts"],
     pool: "forks",
     poolOptions: { forks: { singleFork: true } },
     testTimeout: 120_000,

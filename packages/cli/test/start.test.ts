@@ -46,7 +46,7 @@ describe("pnpm start (all in one process)", () => {
   it("is healthy with every raft node's view, publishes order events, and stops cleanly on SIGINT", async () => {
     const port = await freePort()
     // no KAFKA_BROKERS: the embedded bus
-    const proc = run("packages/cli/src/main.ts", ["start"], { PORT_HTTP: String(port) })
+    const proc = run("cli", ["start"], { PORT_HTTP: String(port) })
     try {
       await proc.waitFor("Ctrl-C stops everything.", 90_000)
       expect(proc.output()).toContain("bus: embedded, in-process")

@@ -57,7 +57,7 @@ const stream = async (
 }
 
 const verify = async (names: Record<string, string>) => {
-  const proc = run("packages/cli/src/main.ts", ["verify"], { ...names, KAFKA_BROKERS: brokers })
+  const proc = run("cli", ["verify"], { ...names, KAFKA_BROKERS: brokers })
   const { code } = await proc.exited
   return { code, output: proc.output() }
 }

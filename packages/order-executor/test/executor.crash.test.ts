@@ -61,7 +61,7 @@ const records = (from: number, to: number): ReadonlyArray<OutgoingRecord> => {
 }
 
 const startExecutor = () =>
-  run("packages/order-executor/src/main.ts", [], {
+  run("order-executor", [], {
     ...names,
     KAFKA_BROKERS: brokers,
     RAFT_NODE_GRPC_ADDR: raftAddr,
@@ -74,7 +74,7 @@ const startExecutor = () =>
 beforeAll(async () => {
   const [grpc, http, transport] = [await freePort(), await freePort(), await freePort()]
   raftAddr = `127.0.0.1:${grpc}`
-  raft = run("packages/raft-node/src/main.ts", [], {
+  raft = run("raft-node", [], {
     RAFT_NODE_ID: "n1",
     RAFT_BOOTSTRAP: "true",
     RAFT_BIND_ADDR: `127.0.0.1:${transport}`,
@@ -110,7 +110,7 @@ describe("order-executor process under kill -9", () => {
     }
     await bus((b) => b.produceBatch(records(rounds * perRound, rounds * perRound + 50)))
 
-    const verify = run("packages/cli/src/main.ts", ["verify", "--wait", "90"], { ...names, KAFKA_BROKERS: brokers })
+    const verify = run("cli", ["verify", "--wait", "90"], { ...names, KAFKA_BROKERS: brokers })
     const { code } = await verify.exited
     const report = verify.output()
     const orders = rounds * perRound + 50

@@ -1,70 +1,31 @@
-// Service processes for integration tests: real child processes (tsx), real signals,
-// JSON log lines on stdout. Shared with packages/cli/test.
-import { type ChildProcess, spawn } from "node:child_process"
-import { createServer } from "node:net"
-import { fileURLToPath } from "node:url"
+// Service processes for integration tests, on the shared helper (ADR 0052): a service's
+// bundle as a real child process with real signals and JSON log lines on stdout, and only
+// PATH, BIND_HOST, LOG_FORMAT and `env` in its environment. Shared with packages/cli/test.
+import * as ServiceProcess from "@trading/platform/testing/ServiceProcess"
 
-export const root = fileURLToPath(new URL("../../../", import.meta.url))
+export { freePort, repoRoot as root } from "@trading/platform/testing/ServiceProcess"
 
 export interface Proc {
-  readonly child: ChildProcess
+  readonly child: ServiceProcess.ServiceProcess["process"]
   readonly output: () => string
   /** Resolves when a stdout line contains `text` (rejects if the process exits first or on timeout). */
   readonly waitFor: (text: string, timeoutMs?: number) => Promise<void>
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+  readonly exited: Promise<ServiceProcess.Exit>
 }
 
-/** Runs `script` (a path from the repository root) with only PATH and `env` in its environment. */
-export const run = (script: string, args: ReadonlyArray<string>, env: Record<string, string>): Proc => {
-  // node itself with tsx as a loader (not the tsx wrapper): SIGKILL must hit the service
-  // process, and a wrapper cannot relay SIGKILL to its child
-  const child = spawn(process.execPath, ["--import", "tsx", script, ...args], {
-    cwd: root,
-    env: { PATH: process.env.PATH ?? "", BIND_HOST: "127.0.0.1", LOG_FORMAT: "json", ...env },
-    stdio: ["ignore", "pipe", "pipe"]
+/** Runs the bundle of `service` with `args`. */
+export const run = (
+  service: ServiceProcess.ServiceName,
+  args: ReadonlyArray<string>,
+  env: Record<string, string>
+): Proc => {
+  const proc = ServiceProcess.start(ServiceProcess.service(service, args), {
+    BIND_HOST: "127.0.0.1",
+    LOG_FORMAT: "json",
+    ...env
   })
-  let out = ""
-  let err = ""
-  const wake: Array<() => void> = []
-  child.stdout!.on("data", (c) => {
-    out += c
-    wake.forEach((w) => w())
-  })
-  child.stderr!.on("data", (c) => (err += c))
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on("exit", (code, signal) => {
-      resolve({ code, signal })
-      wake.forEach((w) => w())
-    })
-  )
-  const waitFor = (text: string, timeoutMs = 60_000) =>
-    new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no "${text}" in ${timeoutMs} ms\n${out}\n${err}`)), timeoutMs)
-      const check = () => {
-        if (out.includes(text)) {
-          clearTimeout(timer)
-          resolve()
-        } else if (child.exitCode !== null || child.signalCode !== null) {
-          clearTimeout(timer)
-          reject(new Error(`${script} exited before "${text}"\n${out}\n${err}`))
-        }
-      }
-      wake.push(check)
-      check()
-    })
-  return { child, output: () => `${out}\n${err}`, waitFor, exited }
+  return { child: proc.process, output: proc.output, waitFor: proc.waitForText, exited: proc.exited }
 }
-
-export const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
 
 /** Kills (if still running) and waits for the exit. */
 export const stop = async (proc: Proc, signal: NodeJS.Signals = "SIGKILL") => {

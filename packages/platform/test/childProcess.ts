@@ -1,20 +1,18 @@
-// Runs the fixture service as a real child process and collects its stdout JSON log lines
-// and stderr. The service runs as `node --import tsx`, not under the tsx CLI: the CLI is a
-// wrapper process that relays signals with a short grace period and, on SIGKILL, leaves
-// the real service orphaned, so signals must reach the service process itself.
-import { type ChildProcess, spawn } from "node:child_process"
-import { fileURLToPath } from "node:url"
+// Runs the fixture service (a TypeScript file under tsx) as a real child process on the
+// shared helper (ADR 0052) and collects its stdout JSON log lines and stderr.
+import * as ServiceProcess from "@trading/platform/testing/ServiceProcess"
+import { spawn } from "node:child_process"
 
-const root = fileURLToPath(new URL("../../../", import.meta.url))
-const node = [process.execPath, "--import", "tsx"] as const
-const fixture = fileURLToPath(new URL("./fixtures/service.ts", import.meta.url))
+const fixture = ServiceProcess.script("packages/platform/test/fixtures/service.ts")
+const baseEnv = { BIND_HOST: "127.0.0.1", NODE_ID: "fixture-1" }
 
 /** Runs the fixture under `script`, so its stdout is a terminal; resolves with what it printed. */
 export const runOnTerminal = (env: Record<string, string>) =>
   new Promise<{ code: number | null; output: string }>((resolve) => {
-    const child = spawn("script", ["-qec", `${node.join(" ")} ${fixture}`, "/dev/null"], {
-      cwd: root,
-      env: { PATH: process.env.PATH ?? "", BIND_HOST: "127.0.0.1", NODE_ID: "fixture-1", ...env },
+    const command = [process.execPath, ...fixture.argv].join(" ")
+    const child = spawn("script", ["-qec", command, "/dev/null"], {
+      cwd: ServiceProcess.repoRoot,
+      env: { PATH: process.env.PATH ?? "", ...baseEnv, ...env },
       stdio: ["ignore", "pipe", "pipe"]
     })
     let output = ""
@@ -22,65 +20,32 @@ export const runOnTerminal = (env: Record<string, string>) =>
     child.on("exit", (code) => resolve({ code, output }))
   })
 
-export interface LogLine {
-  readonly message: string
-  readonly logLevel: string
-  readonly annotations: Record<string, unknown>
-}
+export type LogLine = ServiceProcess.LogLine
 
 export interface Child {
-  readonly process: ChildProcess
+  readonly process: ServiceProcess.ServiceProcess["process"]
   readonly stdout: () => string
   readonly stderr: () => string
-  /** Parsed stdout lines (throws if a line is not JSON: that is a test failure too). */
+  /** Parsed stdout lines (throws if a line is not JSON: the fixture logs JSON only, so that is a failure too). */
   readonly lines: () => ReadonlyArray<LogLine>
   /** Resolves with the first log line with this message. */
   readonly waitFor: (message: string, timeoutMs?: number) => Promise<LogLine>
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+  readonly exited: Promise<ServiceProcess.Exit>
 }
 
 export const start = (env: Record<string, string> = {}): Child => {
-  const child = spawn(node[0], [...node.slice(1), fixture], {
-    cwd: root,
-    env: { PATH: process.env.PATH ?? "", BIND_HOST: "127.0.0.1", NODE_ID: "fixture-1", ...env },
-    stdio: ["ignore", "pipe", "pipe"]
-  })
-  let stdout = ""
-  let stderr = ""
-  const waiters: Array<() => void> = []
-  child.stdout!.on("data", (chunk) => {
-    stdout += chunk
-    waiters.forEach((wake) => wake())
-  })
-  child.stderr!.on("data", (chunk) => (stderr += chunk))
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on("exit", (code, signal) => {
-      resolve({ code, signal })
-      waiters.forEach((wake) => wake())
-    })
-  )
-  // only complete lines: a chunk may end in the middle of one
-  const lines = () =>
-    stdout.slice(0, stdout.lastIndexOf("\n") + 1).split("\n").filter((line) => line.trim() !== "")
+  const proc = ServiceProcess.start(fixture, { ...baseEnv, ...env })
+  const lines = () => {
+    const out = proc.stdout()
+    return out.slice(0, out.lastIndexOf("\n") + 1).split("\n").filter((line) => line.trim() !== "")
       .map((line) => JSON.parse(line) as LogLine)
-  const waitFor = (message: string, timeoutMs = 90_000) =>
-    new Promise<LogLine>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`no "${message}" within ${timeoutMs}ms\nstdout:\n${stdout}\nstderr:\n${stderr}`)),
-        timeoutMs
-      )
-      const check = () => {
-        const found = lines().find((line) => line.message === message)
-        if (found !== undefined) {
-          clearTimeout(timer)
-          resolve(found)
-        } else if (child.exitCode !== null || child.signalCode !== null) {
-          clearTimeout(timer)
-          reject(new Error(`exited before "${message}"\nstdout:\n${stdout}\nstderr:\n${stderr}`))
-        }
-      }
-      waiters.push(check)
-      check()
-    })
-  return { process: child, stdout: () => stdout, stderr: () => stderr, lines, waitFor, exited }
+  }
+  return {
+    process: proc.process,
+    stdout: proc.stdout,
+    stderr: proc.stderr,
+    lines,
+    waitFor: (message, timeoutMs = 90_000) => proc.waitForMessage(message, timeoutMs),
+    exited: proc.exited
+  }
 }

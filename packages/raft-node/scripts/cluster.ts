@@ -1,13 +1,15 @@
 // pnpm start:raft-cluster: a local three-node raft-node cluster in one terminal, with the
 // port plan's addresses (gRPC 50070-50072, HTTP 8090-8092, Raft 7000-7002). Node 1
 // bootstraps, nodes 2 and 3 join through node 1; every line is prefixed with its node.
-// Ctrl-C sends SIGTERM to all three (graceful: the leader hands over first) and waits.
+// Ctrl-C sends SIGTERM to all three and waits. They stop together, so the leader does not
+// hand over first (RAFT_TRANSFER_ON_STOP=false, as in the all-in-one process, ADR 0084).
 // Data lives in ./.data/raft/<id>, so a second start restarts the same cluster.
 import { type ChildProcess, spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 
 const root = fileURLToPath(new URL("../../../", import.meta.url))
-const main = fileURLToPath(new URL("../src/main.ts", import.meta.url))
+// the bundle `pnpm start:raft-cluster` builds first (ADR 0052)
+const main = fileURLToPath(new URL("../dist/main.mjs", import.meta.url))
 const colors = ["\x1b[36m", "\x1b[35m", "\x1b[33m"]
 const reset = "\x1b[0m"
 const tty = process.stdout.isTTY === true
@@ -20,6 +22,7 @@ const nodes = [1, 2, 3].map((n) => ({
     PORT_GRPC: String(50069 + n),
     PORT_HTTP: String(8089 + n),
     BIND_HOST: "127.0.0.1",
+    RAFT_TRANSFER_ON_STOP: "false",
     ...(n === 1 ? { RAFT_BOOTSTRAP: "true" } : { RAFT_JOIN_ADDR: "127.0.0.1:50070" })
   }
 }))
@@ -36,10 +39,13 @@ const passThrough = () =>
 
 const children: Array<ChildProcess> = []
 nodes.forEach((node, i) => {
-  const child = spawn(process.execPath, ["--import", "tsx", main], {
+  const child = spawn(process.execPath, [main], {
     cwd: root,
     env: { ...passThrough(), LOG_FORMAT: process.env.LOG_FORMAT ?? "json", ...node.env },
-    stdio: ["ignore", "pipe", "pipe"]
+    stdio: ["ignore", "pipe", "pipe"],
+    // a process group of its own: Ctrl-C reaches only this launcher, which sends each node
+    // one SIGTERM (a second signal would cut a graceful stop short)
+    detached: true
   })
   children.push(child)
   const prefix = tty ? `${colors[i]}[${node.id}]${reset} ` : `[${node.id}] `

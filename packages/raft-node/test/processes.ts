@@ -1,33 +1,12 @@
-// raft-node processes for the integration tests and the benchmark: real child processes
-// on loopback with free ports, JSON logs collected from stdout.
-//
-// Started as `node --import tsx main.ts` rather than through the `tsx` CLI: the CLI runs
-// the program in a second process and only relays signals, so `kill -9` would kill the
-// wrapper and leave the node running.
-import { type ChildProcess, spawn } from "node:child_process"
-import * as net from "node:net"
-import { fileURLToPath } from "node:url"
+// raft-node processes for the integration tests and the benchmarks: the raft-node bundle as
+// real child processes (shared helper, ADR 0052) on loopback with free ports, JSON logs
+// collected from stdout.
+import * as ServiceProcess from "@trading/platform/testing/ServiceProcess"
 
-const root = fileURLToPath(new URL("../../../", import.meta.url))
-const main = fileURLToPath(new URL("../src/main.ts", import.meta.url))
+import { eventually, freePort } from "@trading/platform/testing/ServiceProcess"
 
-export interface LogLine {
-  readonly message: string
-  readonly logLevel: string
-  readonly timestamp: string
-  readonly annotations: Record<string, unknown>
-}
-
-/** A port nobody listens on right now (the OS picks it). */
-export const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address() as net.AddressInfo
-      server.close(() => resolve(address.port))
-    })
-  })
+export { eventually, freePort }
+export type LogLine = ServiceProcess.LogLine
 
 export interface NodeSpec {
   readonly id: string
@@ -53,16 +32,8 @@ export const makeSpec = async (
   env
 })
 
-export interface NodeProcess {
+export interface NodeProcess extends ServiceProcess.ServiceProcess {
   readonly spec: NodeSpec
-  readonly process: ChildProcess
-  readonly pid: number
-  readonly stdout: () => string
-  readonly stderr: () => string
-  readonly lines: () => ReadonlyArray<LogLine>
-  /** Resolves with the first log line matching, failing if the process exits first. */
-  readonly waitFor: (predicate: (line: LogLine) => boolean, what: string, timeoutMs?: number) => Promise<LogLine>
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
   readonly healthz: () => Promise<{ status: number; body: HealthBody }>
   readonly metrics: () => Promise<string>
 }
@@ -87,111 +58,24 @@ export interface HealthBody {
 export const raftView = (body: HealthBody): RaftView => body.raft
 
 export const start = (spec: NodeSpec, extraEnv: Record<string, string> = {}): NodeProcess => {
-  const child = spawn(process.execPath, ["--import", "tsx", main], {
-    cwd: root,
-    env: {
-      PATH: process.env.PATH ?? "",
-      LOG_FORMAT: "json",
-      BIND_HOST: "127.0.0.1",
-      RAFT_NODE_ID: spec.id,
-      RAFT_BIND_ADDR: `127.0.0.1:${spec.raftPort}`,
-      RAFT_DATA_DIR: spec.dataDir,
-      PORT_GRPC: String(spec.grpcPort),
-      PORT_HTTP: String(spec.httpPort),
-      HEALTH_INTERVAL_MS: "500",
-      ...spec.env,
-      ...extraEnv
-    },
-    stdio: ["ignore", "pipe", "pipe"]
+  const proc = ServiceProcess.start(ServiceProcess.service("raft-node"), {
+    LOG_FORMAT: "json",
+    BIND_HOST: "127.0.0.1",
+    RAFT_NODE_ID: spec.id,
+    RAFT_BIND_ADDR: `127.0.0.1:${spec.raftPort}`,
+    RAFT_DATA_DIR: spec.dataDir,
+    PORT_GRPC: String(spec.grpcPort),
+    PORT_HTTP: String(spec.httpPort),
+    HEALTH_INTERVAL_MS: "500",
+    ...spec.env,
+    ...extraEnv
   })
-  let stdout = ""
-  let stderr = ""
-  let parsed: Array<LogLine> = []
-  let parsedUpTo = 0
-  const waiters = new Set<() => void>()
-  child.stdout!.on("data", (chunk) => {
-    stdout += chunk
-    waiters.forEach((wake) => wake())
-  })
-  child.stderr!.on("data", (chunk) => (stderr += chunk))
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on("exit", (code, signal) => {
-      resolve({ code, signal })
-      waiters.forEach((wake) => wake())
-    })
-  )
-  const lines = () => {
-    const end = stdout.lastIndexOf("\n") + 1
-    if (end > parsedUpTo) {
-      const fresh = stdout.slice(parsedUpTo, end).split("\n").filter((l) => l.trim() !== "")
-      parsed = [...parsed, ...fresh.map((l) => JSON.parse(l) as LogLine)]
-      parsedUpTo = end
-    }
-    return parsed
-  }
-  const waitFor = (predicate: (line: LogLine) => boolean, what: string, timeoutMs = 30_000) =>
-    new Promise<LogLine>((resolve, reject) => {
-      const check = () => {
-        const found = lines().find(predicate)
-        if (found !== undefined) {
-          done()
-          resolve(found)
-        } else if (child.exitCode !== null || child.signalCode !== null) {
-          done()
-          reject(new Error(`${spec.id} exited before ${what}\nstdout:\n${stdout.slice(-4000)}\nstderr:\n${stderr}`))
-        }
-      }
-      const timer = setTimeout(() => {
-        done()
-        reject(
-          new Error(`${spec.id}: no ${what} within ${timeoutMs}ms\nstdout:\n${stdout.slice(-4000)}\nstderr:\n${stderr}`)
-        )
-      }, timeoutMs)
-      const done = () => {
-        clearTimeout(timer)
-        waiters.delete(check)
-      }
-      waiters.add(check)
-      check()
-    })
   const healthz = async () => {
     const response = await fetch(`http://127.0.0.1:${spec.httpPort}/healthz`)
     return { status: response.status, body: await response.json() as HealthBody }
   }
   const metrics = async () => (await fetch(`http://127.0.0.1:${spec.httpPort}/metrics`)).text()
-  return {
-    spec,
-    process: child,
-    pid: child.pid!,
-    stdout: () => stdout,
-    stderr: () => stderr,
-    lines,
-    waitFor,
-    exited,
-    healthz,
-    metrics
-  }
-}
-
-/** Polls `probe` every `everyMs` until it returns a value (not undefined) or the time is up. */
-export const eventually = async <A>(
-  what: string,
-  probe: () => Promise<A | undefined>,
-  timeoutMs = 20_000,
-  everyMs = 50
-): Promise<A> => {
-  const end = Date.now() + timeoutMs
-  let last: unknown
-  for (;;) {
-    try {
-      const value = await probe()
-      if (value !== undefined) return value
-    } catch (e) {
-      last = e
-    }
-    if (Date.now() > end) throw new Error(`${what}: not within ${timeoutMs}ms (last error: ${String(last)})`)
-    await new Promise((r) => setTimeout(r, everyMs))
-  }
+  return { ...proc, name: spec.id, spec, healthz, metrics }
 }
 
 export const stop = async (node: NodeProcess, signal: NodeJS.Signals = "SIGTERM") => {

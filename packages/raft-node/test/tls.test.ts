@@ -1,6 +1,7 @@
 // Mutual TLS for the whole node (client API, Join, consensus transport) with certificates
 // made by openssl at test time, and a bad configuration stopping the process.
 import type { OrderRecord } from "@trading/domain"
+import * as ServiceProcess from "@trading/platform/testing/ServiceProcess"
 import { issueCertificate, makeCertificateAuthority } from "@trading/platform/testing/TestCertificates"
 import { RaftClient } from "@trading/raft/client/index"
 import * as Effect from "effect/Effect"
@@ -9,7 +10,6 @@ import { spawnSync } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { eventually, grpcAddr, makeSpec, type NodeProcess, raftView, start, stop } from "./processes.js"
 
@@ -91,9 +91,8 @@ describe("raft-node security (real processes)", () => {
   })
 
   it("stops with exit code 1 naming each invalid variable", () => {
-    const main = fileURLToPath(new URL("../src/main.ts", import.meta.url))
-    const result = spawnSync(process.execPath, ["--import", "tsx", main], {
-      cwd: fileURLToPath(new URL("../../../", import.meta.url)),
+    const result = spawnSync(process.execPath, [...ServiceProcess.service("raft-node").argv], {
+      cwd: ServiceProcess.repoRoot,
       env: {
         PATH: process.env.PATH ?? "",
         RAFT_BIND_ADDR: "nowhere",

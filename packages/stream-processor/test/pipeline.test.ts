@@ -8,6 +8,7 @@ import * as OrderCommand from "@trading/domain/OrderCommand"
 import * as Strategy from "@trading/domain/Strategy"
 import * as Tick from "@trading/domain/Tick"
 import { GrpcClient } from "@trading/platform"
+import type { ServiceName } from "@trading/platform/testing/ServiceProcess"
 import { StreamProcessorServiceService } from "@trading/proto/gen/trading/v1/stream_processor"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -111,7 +112,7 @@ const symbolStates = (processor: Service) =>
   }).pipe(Effect.scoped)
 
 const started: Array<Service> = []
-const start = (service: string, env: Record<string, string>) => {
+const start = (service: ServiceName, env: Record<string, string>) => {
   const child = startService(service, env)
   started.push(child)
   return child

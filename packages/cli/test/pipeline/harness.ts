@@ -5,6 +5,7 @@
 import * as OrderCommand from "@trading/domain/OrderCommand"
 import * as Strategy from "@trading/domain/Strategy"
 import * as Tick from "@trading/domain/Tick"
+import type { ServiceName } from "@trading/platform/testing/ServiceProcess"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { tmpdir } from "node:os"
@@ -171,7 +172,7 @@ export const groupMembers = async (group: string) => {
 
 /** `trading verify --wait <sec>` as a process: its exit code and report. */
 export const verify = async (env: Record<string, string>, waitSeconds: number) => {
-  const proc = run("packages/cli/src/main.ts", ["verify", "--wait", String(waitSeconds)], {
+  const proc = run("cli", ["verify", "--wait", String(waitSeconds)], {
     KAFKA_BROKERS: brokers,
     COMMANDS_TOPIC: env.COMMANDS_TOPIC!,
     EVENTS_TOPIC: env.EVENTS_TOPIC!
@@ -185,7 +186,7 @@ export class Processes {
   private readonly services: Array<Service> = []
   private readonly nodes: Array<NodeProcess> = []
 
-  service(name: string, env: Record<string, string>): Service {
+  service(name: ServiceName, env: Record<string, string>): Service {
     const s = startService(name, env)
     this.services.push(s)
     return s

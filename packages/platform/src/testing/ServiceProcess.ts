@@ -1,0 +1,201 @@
+// Real child processes for integration tests and benchmarks: a service started from its
+// bundle (`packages/<service>/dist/main.mjs`, built by infra/bundle.mjs, ADR 0052) or a
+// TypeScript script under tsx, with its JSON log lines collected from stdout.
+//
+// The process is `node` itself, never a wrapper (the tsx CLI, pnpm, a shell): a wrapper
+// only relays signals, so `kill -9` would hit the wrapper and leave the service running,
+// and a relayed SIGTERM can arrive twice (the second, after runMain removed its handler,
+// kills the service with code 143). Signals sent here reach the service process.
+//
+// Only PATH and the given variables are in the child's environment, so a test's settings
+// never leak in from the developer's shell.
+import { type ChildProcess, spawn } from "node:child_process"
+import { existsSync } from "node:fs"
+import { createServer } from "node:net"
+import { fileURLToPath } from "node:url"
+
+export const repoRoot = fileURLToPath(new URL("../../../../", import.meta.url))
+
+export type ServiceName = "market-ingestor" | "stream-processor" | "order-executor" | "raft-node" | "cli"
+
+/** The bundle of a service (`pnpm build`, or the integration tests' global setup, writes it). */
+export const bundlePath = (service: ServiceName) => `${repoRoot}packages/${service}/dist/main.mjs`
+
+export interface LogLine {
+  readonly message: string
+  readonly logLevel: string
+  readonly timestamp: string
+  readonly annotations: Record<string, unknown>
+}
+
+export interface Exit {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+}
+
+export interface ServiceProcess {
+  readonly name: string
+  readonly process: ChildProcess
+  readonly pid: number
+  readonly stdout: () => string
+  readonly stderr: () => string
+  /** Everything the process wrote: stdout, then stderr. */
+  readonly output: () => string
+  /** The JSON lines of stdout so far (other lines, like console traces, are skipped). */
+  readonly lines: () => ReadonlyArray<LogLine>
+  /** The first log line matching `predicate`; fails when the process exits first or on timeout. */
+  readonly waitFor: (predicate: (line: LogLine) => boolean, what: string, timeoutMs?: number) => Promise<LogLine>
+  /** The first log line with this message. */
+  readonly waitForMessage: (message: string, timeoutMs?: number) => Promise<LogLine>
+  /** Resolves once stdout contains `text` anywhere. */
+  readonly waitForText: (text: string, timeoutMs?: number) => Promise<void>
+  readonly exited: Promise<Exit>
+  readonly running: () => boolean
+  /** Sends `signal` (if still running) and waits for the exit. */
+  readonly stop: (signal?: NodeJS.Signals) => Promise<Exit>
+}
+
+export interface Command {
+  readonly name: string
+  readonly argv: ReadonlyArray<string>
+}
+
+/** A service from its bundle. */
+export const service = (name: ServiceName, args: ReadonlyArray<string> = []): Command => {
+  const path = bundlePath(name)
+  if (!existsSync(path)) {
+    throw new Error(`${path} is missing: run \`pnpm build\` (or \`node infra/bundle.mjs ${name}\`)`)
+  }
+  return { name, argv: [path, ...args] }
+}
+
+/** A TypeScript file (path from the repository root) run under tsx: test fixtures, tools. */
+export const script = (path: string, args: ReadonlyArray<string> = []): Command => ({
+  name: path,
+  argv: ["--import", "tsx", `${repoRoot}${path}`, ...args]
+})
+
+const DEFAULT_TIMEOUT_MS = 60_000
+
+export const start = (command: Command, env: Record<string, string> = {}): ServiceProcess => {
+  const child = spawn(process.execPath, [...command.argv], {
+    cwd: repoRoot,
+    env: { PATH: process.env.PATH ?? "", ...env },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  let stdout = ""
+  let stderr = ""
+  let parsed: Array<LogLine> = []
+  let parsedUpTo = 0
+  const waiters = new Set<() => void>()
+  const wakeAll = () => waiters.forEach((wake) => wake())
+  child.stdout!.on("data", (chunk) => {
+    stdout += chunk
+    wakeAll()
+  })
+  child.stderr!.on("data", (chunk) => (stderr += chunk))
+  const exited = new Promise<Exit>((resolve) =>
+    child.on("exit", (code, signal) => {
+      resolve({ code, signal })
+      wakeAll()
+    })
+  )
+  const running = () => child.exitCode === null && child.signalCode === null
+  const output = () => `${stdout}\n${stderr}`
+  // the tail of both streams, for failure messages
+  const tail = () => `stdout:\n${stdout.slice(-8000)}\nstderr:\n${stderr.slice(-4000)}`
+
+  // complete lines only (a chunk may end in the middle of one), parsed once each
+  const lines = () => {
+    const end = stdout.lastIndexOf("\n") + 1
+    if (end > parsedUpTo) {
+      const fresh = stdout.slice(parsedUpTo, end).split("\n").filter((l) => l.startsWith("{"))
+      parsed = [...parsed, ...fresh.map((l) => JSON.parse(l) as LogLine)]
+      parsedUpTo = end
+    }
+    return parsed
+  }
+
+  /** Resolves with `probe()`'s first defined value, re-checked on every output and on exit. */
+  const until = <A>(probe: () => A | undefined, what: string, timeoutMs: number) =>
+    new Promise<A>((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer)
+        waiters.delete(check)
+      }
+      const check = () => {
+        const found = probe()
+        if (found !== undefined) {
+          done()
+          resolve(found)
+        } else if (!running()) {
+          done()
+          reject(new Error(`${command.name} exited before ${what}\n${tail()}`))
+        }
+      }
+      const timer = setTimeout(() => {
+        done()
+        reject(new Error(`${command.name}: no ${what} within ${timeoutMs} ms\n${tail()}`))
+      }, timeoutMs)
+      waiters.add(check)
+      check()
+    })
+
+  const waitFor = (predicate: (line: LogLine) => boolean, what: string, timeoutMs = DEFAULT_TIMEOUT_MS) =>
+    until(() => lines().find(predicate), what, timeoutMs)
+
+  const stop = async (signal: NodeJS.Signals = "SIGTERM") => {
+    if (running()) child.kill(signal)
+    return exited
+  }
+
+  return {
+    name: command.name,
+    process: child,
+    pid: child.pid!,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    output,
+    lines,
+    waitFor,
+    waitForMessage: (message, timeoutMs) => waitFor((l) => l.message === message, `"${message}"`, timeoutMs),
+    waitForText: (text, timeoutMs = DEFAULT_TIMEOUT_MS) =>
+      until(() => (stdout.includes(text) ? true : undefined), `"${text}"`, timeoutMs).then(() => undefined),
+    exited,
+    running,
+    stop
+  }
+}
+
+/** A port nobody listens on right now (the OS picks it). */
+export const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      server.close(() => resolve(port))
+    })
+  })
+
+/** Polls `probe` every `everyMs` until it returns a value (not undefined) or the time is up. */
+export const eventually = async <A>(
+  what: string,
+  probe: () => Promise<A | undefined>,
+  timeoutMs = 20_000,
+  everyMs = 50
+): Promise<A> => {
+  const end = Date.now() + timeoutMs
+  let last: unknown
+  for (;;) {
+    try {
+      const value = await probe()
+      if (value !== undefined) return value
+    } catch (e) {
+      last = e
+    }
+    if (Date.now() > end) throw new Error(`${what}: not within ${timeoutMs} ms (last error: ${String(last)})`)
+    await new Promise((r) => setTimeout(r, everyMs))
+  }
+}
