@@ -206,7 +206,7 @@ const gatedStorage = Effect.gen(function*() {
 })
 
 describe("RaftNode group commit", () => {
-  it.scoped("holds sends and answers until the sync, then commits a whole mailbox turn with one sync", () =>
+  it.scoped("appends replicate during the leader's sync, answers wait for it; a whole mailbox turn takes one sync", () =>
     Effect.gen(function*() {
       const network = yield* MemoryTransport.make
       const ids: ReadonlyArray<NodeId> = ["n1", "n2", "n3"]
@@ -220,7 +220,8 @@ describe("RaftNode group commit", () => {
       const followers = nodes.filter((_, i) => i !== at)
       const before = yield* Effect.forEach(followers, (f) => Effect.map(f.status, (s) => s.lastIndex))
 
-      // The leader's sync for the first proposal blocks: nothing that follows may happen.
+      // The leader's sync for the first proposal blocks: its append still reaches the followers
+      // (ADR 0037), but nothing that depends on the sync may happen.
       yield* disk.gate.close
       const p0 = yield* Effect.fork(leader.propose(write("k0", "v0")))
       yield* drain
@@ -232,7 +233,10 @@ describe("RaftNode group commit", () => {
       yield* drain
       const p2 = yield* Effect.fork(leader.propose(write("k2", "v2")))
       yield* advance(30)
-      expect(yield* Effect.forEach(followers, (f) => Effect.map(f.status, (s) => s.lastIndex))).toEqual(before)
+      // P0's entry is on the followers; P1 and P2 wait in the mailbox behind the blocked turn
+      expect(yield* Effect.forEach(followers, (f) => Effect.map(f.status, (s) => s.lastIndex))).toEqual(
+        before.map((i) => i + 1)
+      )
       expect(p0.unsafePoll()).toBeNull()
 
       yield* disk.gate.open

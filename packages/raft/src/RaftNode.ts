@@ -4,7 +4,8 @@
  *   messages, client requests); consecutive proposals become one batch;
  * - it obeys the persistence contract with group commit: all requests of one turn are stepped,
  *   their persists written and synced once, and only then are the outputs that follow a
- *   persist performed (sends, applies, acknowledgements);
+ *   persist performed (sends, applies, acknowledgements), except a leader's appends, which
+ *   leave at once and replicate while the leader's own fsync runs (ADR 0037);
  * - one sender fiber per peer drains that peer's outbound queue, so a slow peer delays nobody;
  * - the apply fiber owns the state machine, answers proposals and reads, and after every
  *   `snapshotEvery` entries captures a snapshot, which a fiber of its own serializes before
@@ -263,12 +264,15 @@ export const make = (
           if (isPersist(o)) {
             yield* storage.write([o])
             unsynced = true
-          } else if (unsynced) held.push(o)
+          } else if (unsynced && !Core.isEarlySend(o)) held.push(o)
           else yield* perform(o)
         }
       })
 
-    /** End of a turn: one sync for everything written, then the outputs that waited on it. */
+    /**
+     * End of a turn: one sync for everything written, then the outputs that waited on it, then
+     * `Synced`, which lets a leader count its own, now durable, log toward commits.
+     */
     const commitTurn = Effect.gen(function*() {
       if (unsynced) {
         yield* storage.sync
@@ -276,6 +280,7 @@ export const make = (
         const ready = held
         held = []
         for (const o of ready) yield* perform(o)
+        yield* runStep({ _tag: "Synced" })
       }
       yield* Ref.set(status, statusOf(state))
     })

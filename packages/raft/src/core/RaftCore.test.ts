@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Core from "./RaftCore.js"
 import * as Log from "./RaftLog.js"
 import { cluster, cmd, elect, entry, input, message, node, ofTag, receive, sent, settle, tickAll } from "./testkit.js"
-import type { AppendRequest, Output, VoteRequest } from "./Types.js"
+import type { AppendRequest, NodeId, Output, VoteRequest } from "./Types.js"
 
 const voters = ["a", "b", "c"]
 const vote = (_from: string, lastLogIndex: number, lastLogTerm: number, preVote = false): VoteRequest => ({
@@ -200,6 +200,7 @@ describe("commitment (5.4.2, Figure 8)", () => {
     expect(s.role).toBe("leader")
     expect(s.term).toBe(4)
     expect(terms(s)).toEqual([1, 2, 4])
+    s = Core.step(s, { _tag: "Synced" }).state // the no-op is on disk
     const ack = (matchIndex: number) =>
       message("b", "a", 4, {
         _tag: "AppendResponse",
@@ -216,6 +217,59 @@ describe("commitment (5.4.2, Figure 8)", () => {
     const r = receive(s, ack(3))
     expect(r.state.commitIndex).toBe(3)
     expect(ofTag(r.outputs, "Apply")[0]!.entries.map((e) => e.index)).toEqual([1, 2, 3])
+  })
+})
+
+describe("appends ahead of the leader's own fsync (thesis 10.2.1)", () => {
+  const ack = (from: NodeId, term: number, matchIndex: number) =>
+    message(from, "a", term, {
+      _tag: "AppendResponse",
+      success: true,
+      matchIndex,
+      conflictIndex: 0,
+      conflictTerm: 0,
+      context: 0
+    })
+
+  it("sends a proposal's appends before its persist, and counts itself only once Synced", () => {
+    const c = cluster(voters)
+    elect(c, "a")
+    const lead = c.nodes.get("a")!
+    const last = lead.log.entries.at(-1)!.index
+    const r = Core.step(lead, { _tag: "Propose", reqId: 1, commands: [cmd("x")] })
+    const tags = r.outputs.map((o) => (o._tag === "Send" ? `Send:${o.message.body._tag}` : o._tag))
+    // the appends lead, the persist follows, and nothing is committed yet
+    expect(tags.slice(0, 3)).toEqual(["Send:AppendRequest", "Send:AppendRequest", "PersistEntries"])
+    expect(r.outputs.slice(0, 2).every(Core.isEarlySend)).toBe(true)
+    // one follower acknowledges: with the leader's own copy not durable yet, that is 1 of 3
+    const acked = receive(r.state, ack("b", lead.term, last + 1))
+    expect(acked.state.commitIndex).toBe(last)
+    expect(ofTag(acked.outputs, "Apply")).toEqual([])
+    // the leader's sync completes: now two durable copies, a majority
+    const synced = Core.step(acked.state, { _tag: "Synced" })
+    expect(synced.state.commitIndex).toBe(last + 1)
+    expect(ofTag(synced.outputs, "Apply")[0]!.entries.map((e) => e.index)).toEqual([last + 1])
+  })
+
+  it("votes and acknowledgements still wait for the persist", () => {
+    const c = cluster(voters)
+    elect(c, "a")
+    const follower = c.nodes.get("b")!
+    const last = follower.log.entries.at(-1)!
+    const r = receive(
+      follower,
+      message("a", "b", follower.term, {
+        _tag: "AppendRequest",
+        prevLogIndex: last.index,
+        prevLogTerm: last.term,
+        entries: [entry(last.index + 1, follower.term)],
+        leaderCommit: 0,
+        context: 0
+      })
+    )
+    const tags = r.outputs.map((o) => (o._tag === "Send" ? `Send:${o.message.body._tag}` : o._tag))
+    expect(tags).toEqual(["PersistEntries", "Send:AppendResponse"])
+    expect(r.outputs.some(Core.isEarlySend)).toBe(false)
   })
 })
 

@@ -67,6 +67,12 @@ export interface RaftState {
   commitIndex: number
   /** Highest index handed to the runtime in an `Apply` (or covered by a `Restore`). */
   applied: number
+  /**
+   * Highest log index known to be on stable storage (raised by the runtime's `Synced` input).
+   * A leader counts itself toward a commit only up to here, so its appends may leave before
+   * its own fsync completes (thesis 10.2.1): the entry still needs a majority of durable copies.
+   */
+  durableIndex: number
   /** Latest membership in the log (a configuration takes effect as soon as it is appended). */
   membership: Membership
   membershipIndex: number
@@ -129,6 +135,8 @@ export const init = (id: NodeId, options: Options, persisted: Persisted, jitter 
     log,
     commitIndex: snapshot.index,
     applied: snapshot.index,
+    // whatever storage handed back is on disk
+    durableIndex: Log.lastIndex(log),
     membership: latest.membership,
     membershipIndex: latest.index,
     electionElapsed: 0,
@@ -201,6 +209,10 @@ export const step = (s: RaftState, input: Input): StepResult => {
     case "Compact":
       compact(s, cx, input.index, input.data)
       break
+    case "Synced":
+      s.durableIndex = Log.lastIndex(s.log)
+      if (s.role === "leader") maybeCommit(s, cx)
+      break
   }
   return { state: s, outputs: finish(s, cx) }
 }
@@ -223,8 +235,16 @@ const finish = (s: RaftState, cx: Ctx): Array<Output> => {
   }
   if (persists.length === 0) return cx.sends.length === 0 ? cx.effects : cx.sends.concat(cx.effects)
   if (s.options.bug === "send-before-persist") return cx.sends.concat(persists, cx.effects)
-  return persists.concat(cx.sends, cx.effects)
+  // A leader's appends go ahead of its persists: they carry its own log, whose durability the
+  // leader awaits before counting itself (durableIndex), and a term it persisted before it
+  // could win the election. Everything else (votes, acknowledgements) waits for the fsync.
+  const early = cx.sends.filter(isEarlySend)
+  if (early.length === 0) return persists.concat(cx.sends, cx.effects)
+  return early.concat(persists, cx.sends.filter((o) => !isEarlySend(o)), cx.effects)
 }
+
+/** Outputs a runtime may act on before the persists that precede them (see `Output`). */
+export const isEarlySend = (o: Output): boolean => o._tag === "Send" && o.message.body._tag === "AppendRequest"
 
 const send = (s: RaftState, cx: Ctx, to: NodeId, body: MessageBody, term = s.term): void => {
   cx.sends.push({ _tag: "Send", message: { from: s.id, to, term, body } })
@@ -236,6 +256,7 @@ const reject = (s: RaftState, cx: Ctx, reqId: number, reason: RejectReason): voi
 
 const appendEntry = (s: RaftState, cx: Ctx, entry: Entry): void => {
   if (entry.index < cx.dirtyFrom) cx.dirtyFrom = entry.index
+  if (entry.index <= s.durableIndex) s.durableIndex = entry.index - 1
   Log.append(s.log, entry)
   if (entry.kind === "config") {
     s.membership = decodeMembership(entry.data)
@@ -245,6 +266,7 @@ const appendEntry = (s: RaftState, cx: Ctx, entry: Entry): void => {
 
 const truncateFrom = (s: RaftState, cx: Ctx, from: number): void => {
   if (from < cx.dirtyFrom) cx.dirtyFrom = from
+  if (from <= s.durableIndex) s.durableIndex = from - 1
   Log.truncateFrom(s.log, from)
   if (s.membershipIndex >= from) {
     const latest = latestMembership(s.log)
@@ -634,6 +656,8 @@ const handleInstallSnapshot = (s: RaftState, cx: Ctx, m: Message, req: InstallSn
     s.log = { snapshot, entries: [] }
     cx.dirtyFrom = Math.min(cx.dirtyFrom, snapshot.index + 1)
   }
+  // the snapshot and what is left of the log are durable only after the next sync
+  s.durableIndex = Math.min(s.durableIndex, snapshot.index - 1)
   cx.snapshot = snapshot
   const latest = latestMembership(s.log)
   s.membership = latest.membership
@@ -739,7 +763,10 @@ const maybeCommit = (s: RaftState, cx: Ctx): void => {
   const voters = s.membership.voters
   if (voters.length === 0) return
   const matches: Array<number> = []
-  for (const v of voters) matches.push(v === s.id ? Log.lastIndex(s.log) : (s.progress.get(v)?.match ?? 0))
+  const self = s.options.bug === "commit-unsynced-self"
+    ? Log.lastIndex(s.log)
+    : Math.min(Log.lastIndex(s.log), s.durableIndex)
+  for (const v of voters) matches.push(v === s.id ? self : (s.progress.get(v)?.match ?? 0))
   matches.sort((a, b) => b - a)
   const n = matches[quorum(s.membership) - 1]!
   if (n <= s.commitIndex) return

@@ -121,13 +121,21 @@ export type Input =
   | { readonly _tag: "TransferLeadership"; readonly reqId: number; readonly to: NodeId }
   /** The state machine has been snapshotted at `index` (<= applied): compact the log up to it. */
   | { readonly _tag: "Compact"; readonly index: number; readonly data: Uint8Array }
+  /**
+   * Everything persisted so far is durable: the runtime steps this right after each sync,
+   * before any other input. Lets a leader count its own log toward commits.
+   */
+  | { readonly _tag: "Synced" }
 
 export type RejectReason = "not-leader" | "transferring" | "config-pending" | "not-caught-up" | "invalid"
 
 /**
  * What the runtime must do, in order. The persistence contract: every `Persist*` output must be
- * durable (fsync'd) before any later output of the same step, or of any later step, is acted on.
- * The core always emits its persists first; `Send`, `Apply` and client answers follow.
+ * durable (fsync'd) before any later output of the same step, or of any later step, is acted on,
+ * with one exception: a `Send` of an `AppendRequest` (`isEarlySend`) may be acted on at once,
+ * even before earlier persists are durable. The core emits those first, then its persists, then
+ * the other sends, `Apply` and client answers. It counts its own log toward a commit only once
+ * the runtime reports it durable with a `Synced` input (Raft thesis 10.2.1).
  */
 export type Output =
   | { readonly _tag: "PersistHardState"; readonly hardState: HardState }
@@ -167,7 +175,8 @@ export const bugNames = [
   "send-before-persist",
   "skip-consistency-check",
   "stale-read",
-  "ignore-election-restriction"
+  "ignore-election-restriction",
+  "commit-unsynced-self"
 ] as const
 
 export type BugName = typeof bugNames[number]
@@ -179,7 +188,9 @@ export const bugDescriptions: Record<BugName, string> = {
   "send-before-persist": "messages leave before the hard state and entries they depend on are durable",
   "skip-consistency-check": "a follower appends without checking prevLogTerm",
   "stale-read": "a leader answers ReadIndex without confirming it is still leader",
-  "ignore-election-restriction": "a voter grants its vote without checking that the candidate's log is up to date"
+  "ignore-election-restriction": "a voter grants its vote without checking that the candidate's log is up to date",
+  "commit-unsynced-self":
+    "a leader counts its own log toward a commit before it is durable, although its appends left before its fsync"
 }
 
 export const defaultOptions: Options = {

@@ -61,12 +61,22 @@ export const cluster = (ids: ReadonlyArray<NodeId>, o: Partial<Options> = {}): T
   drop: () => false
 })
 
+const isPersist = (o: Output) => o._tag.startsWith("Persist")
+
+/** Steps `id`; a step that persisted is followed at once by `Synced` (storage here is instant). */
 export const input = (c: TestCluster, id: NodeId, i: Input): Array<Output> => {
   const r = Core.step(c.nodes.get(id)!, i)
-  c.nodes.set(id, r.state)
-  c.outputs.get(id)!.push(...r.outputs)
-  for (const m of sent(r.outputs)) c.inflight.push(m)
-  return r.outputs
+  const outputs = r.outputs
+  let state = r.state
+  if (outputs.some(isPersist)) {
+    const synced = Core.step(state, { _tag: "Synced" })
+    state = synced.state
+    outputs.push(...synced.outputs)
+  }
+  c.nodes.set(id, state)
+  c.outputs.get(id)!.push(...outputs)
+  for (const m of sent(outputs)) c.inflight.push(m)
+  return outputs
 }
 
 /** Deliver messages until none are in flight (bounded, to catch livelocks). */

@@ -121,6 +121,8 @@ interface Profile {
   readonly delayJitter: number
   readonly longDelay: number
   readonly fsyncDelay: number
+  /** Extra random fsync time, up to this many ms: disks differ, so a leader's sync may end after a follower's. */
+  readonly fsyncJitter: number
   readonly chaosEvery: number
   readonly faults: ReadonlyArray<"partition" | "crash" | "pause" | "membership" | "transfer">
   readonly snapshotEvery: number
@@ -143,6 +145,7 @@ const sampleProfile = (rng: Prng, bug: BugName | undefined): Profile => {
     delayJitter: rng.pick([2, 10, 30]),
     longDelay: rng.pick([0, 0.01, 0.05]),
     fsyncDelay: rng.pick([1, 3, 8]),
+    fsyncJitter: rng.pick([0, 0, 40]),
     chaosEvery: rng.pick([50, 150, 400]),
     faults: faults.length === 0 ? [rng.pick(all)] : faults,
     snapshotEvery: rng.pick([8, 40, 1_000_000]),
@@ -319,12 +322,14 @@ export const runSeed = (config: SimConfig): SimResult => {
       if (Store.isPersist(o)) {
         Store.write(n.store, o)
         n.writeSeq++
-      } else if (n.queue.length > 0 || n.syncedSeq < n.writeSeq) n.queue.push({ output: o, need: n.writeSeq })
-      else perform(n, o)
+      } else if ((n.queue.length > 0 || n.syncedSeq < n.writeSeq) && !Core.isEarlySend(o)) {
+        n.queue.push({ output: o, need: n.writeSeq })
+      } else perform(n, o)
     }
     if (n.syncedSeq < n.writeSeq && !n.fsyncScheduled) {
       n.fsyncScheduled = true
-      schedule({ at: now + profile.fsyncDelay, kind: "fsync", node: n, inc: n.inc })
+      const delay = profile.fsyncDelay + (profile.fsyncJitter > 0 ? rng.int(profile.fsyncJitter + 1) : 0)
+      schedule({ at: now + delay, kind: "fsync", node: n, inc: n.inc })
     }
   }
 
@@ -335,6 +340,8 @@ export const runSeed = (config: SimConfig): SimResult => {
     const ready = n.queue
     n.queue = []
     for (const q of ready) perform(n, q.output)
+    // as the runtime does: right after the sync, before any other input
+    stepNode(n, { _tag: "Synced" })
   }
 
   const perform = (n: SimNode, o: Output) => {
@@ -781,10 +788,15 @@ export const runSeed = (config: SimConfig): SimResult => {
       throw new Check.Violation("Liveness", `no leader committed a new entry within ${LIVENESS_BOUND_MS} ms of healing`)
     }
     const leader = currentLeader() ?? probeNode!
-    const target = leader.state!.commitIndex
+    // Operations started before the heal may still be acknowledged after the probe, at higher
+    // indexes: converge on the leader's commit index as it is when checked, not as it was.
+    let target = leader.state!.commitIndex
     const members = () =>
       [...nodes.values()].filter((n) => n.state !== null && isMember(leader.state!.membership, n.id))
-    const converged = () => members().every((n) => n.smApplied >= target)
+    const converged = () => {
+      target = Math.max(target, leader.state?.commitIndex ?? 0)
+      return members().every((n) => n.smApplied >= target)
+    }
     if (!run(converged, 10_000_000, now + LIVENESS_BOUND_MS)) {
       const lagging = members().filter((n) => n.smApplied < target).map((n) => `${n.id}@${n.smApplied}`)
       throw new Check.Violation(
