@@ -1,8 +1,8 @@
 // The order registry: the state machine the raft-node replicates.
 //
 // Keyed by order id, first writer wins: recording an order that is already recorded
-// answers the stored canonical record, never a second one. Every function is pure and
-// deterministic, so replicas applying the same log reach the same state and answers, and
+// answers the stored canonical record, never a second one. Every function is deterministic
+// and free of I/O, so replicas applying the same log reach the same state and answers, and
 // the same state always snapshots to the same bytes.
 //
 // Retention (bounded growth). Each record carries the order's logical time
@@ -17,10 +17,17 @@
 // answered `tooOld` and not stored: it may have been recorded and evicted, and storing it
 // again could execute it twice. See docs/domain.md ("Order registry").
 //
-// State is persistent (an immutable hash map plus an immutable FIFO of insertion order):
-// apply is O(1) amortised per record (O(log32 n) map updates), eviction pops from the
-// FIFO's head instead of scanning, and older state values stay valid for snapshotting
-// while newer entries are applied.
+// Storage (ADR 0044). The state is *linear*, like the Raft core's (ADR 0030): `apply` and
+// `applyRecords` update it in place and return it; only the newest state may be used.
+// Records are kept as their canonical protobuf bytes in an append-only arena of segments
+// off the JS heap (internal/Arena.ts), in insertion order, which is the eviction order;
+// eviction only advances the arena's head. An open-addressing table of typed arrays maps
+// order ids to arena locations (internal/IdIndex.ts). About 170 bytes per order and
+// nothing for the GC to trace, where a persistent hash map of objects took ~500 bytes of
+// small objects. `apply` validates and copies record bytes without decoding them
+// (internal/recordScan.ts). A snapshot starts from `capture(state)`: segment references
+// and positions, O(segments); written bytes never change, so it stays consistent while
+// applying goes on (ADR 0036).
 import {
   OrderRecord as ProtoOrderRecord,
   ReadRequest,
@@ -29,19 +36,21 @@ import {
   RecordOrdersResponse
 } from "@trading/proto/gen/trading/v1/raft_node"
 import * as Either from "effect/Either"
-import * as HashMap from "effect/HashMap"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type { DecodeError, FieldViolation } from "./DecodeError.js"
 import { invalidFields, MalformedPayload } from "./DecodeError.js"
-import { PositiveInt } from "./Fields.js"
-import * as Fifo from "./internal/Fifo.js"
+import { ID_PATTERN, PositiveInt } from "./Fields.js"
+import * as Arena from "./internal/Arena.js"
+import * as Canonical from "./internal/canonicalRecord.js"
+import * as IdIndex from "./internal/IdIndex.js"
 import { violationsOf, withDefaults } from "./internal/issues.js"
+import * as Scan from "./internal/recordScan.js"
 import * as RegistryWire from "./internal/registryWire.js"
 import * as OrderRecord from "./OrderRecord.js"
 
 export const Retention = Schema.Struct({
-  /** At most this many orders are kept (default 200,000, about 100 MB of heap at ~0.5 KB per order). */
+  /** At most this many orders are kept (default 200,000, about 35 MB at ~170 bytes per order). */
   maxOrders: PositiveInt,
   /** Orders older than this, relative to the newest recorded order's time, are evicted (default 24 h). */
   maxAgeMs: PositiveInt
@@ -63,75 +72,192 @@ export interface Entry {
   readonly index: number
 }
 
+/**
+ * The registry. Linear: `apply`/`applyRecords` change it in place and return it, so a
+ * caller keeps exactly one reference and never expects an older value to stay as it was;
+ * use `capture` for a consistent view to snapshot later.
+ */
 export interface State {
   readonly retention: Retention
-  readonly entries: HashMap.HashMap<string, Entry>
-  /** The stored entries in insertion (log) order, oldest first: the eviction order. */
-  readonly order: Fifo.Fifo<Entry>
   /** Highest logical time of any stored record (0 before the first). */
   readonly clockUnixMs: number
   /** Highest logical time of any evicted record (0 before the first eviction). */
   readonly horizonUnixMs: number
 }
 
-export const initial = (retention: Retention = defaultRetention): State => ({
+/** Storage tuning; tests use tiny segments to exercise segment turnover. */
+export interface StorageOptions {
+  /** Largest arena segment in bytes (default and maximum 1 MiB). */
+  readonly segmentBytes?: number
+}
+
+// What a State really is; only this module sees it.
+interface Registry {
+  readonly retention: Retention
+  clockUnixMs: number
+  horizonUnixMs: number
+  /** Entries `f64 index | u32 length | canonical OrderRecord`, oldest insert first. */
+  readonly arena: Arena.Arena
+  /** Order id -> arena location. */
+  readonly ids: IdIndex.IdIndex
+  /** Reused by `apply` so that a command allocates nothing but its result. */
+  readonly scan: Scan.Scan
+  outcomeKinds: Uint8Array
+  outcomeLocations: Float64Array
+  outcomeLengths: Float64Array
+}
+
+const make = (
+  retention: Retention,
+  clockUnixMs: number,
+  horizonUnixMs: number,
+  options: StorageOptions,
+  expected: number
+): Registry => ({
   retention,
-  entries: HashMap.empty(),
-  order: Fifo.empty(),
-  clockUnixMs: 0,
-  horizonUnixMs: 0
+  clockUnixMs,
+  horizonUnixMs,
+  arena: Arena.make(options.segmentBytes),
+  ids: IdIndex.make(expected),
+  scan: Scan.makeScan(),
+  outcomeKinds: new Uint8Array(64),
+  outcomeLocations: new Float64Array(64),
+  outcomeLengths: new Float64Array(64)
 })
 
-export const size = (state: State): number => state.order.size
+export const initial = (retention: Retention = defaultRetention, options: StorageOptions = {}): State =>
+  make(retention, 0, 0, options, 0)
 
-/** The stored entry of an order, if it is (still) recorded. */
-export const lookup = (state: State, orderId: string): Option.Option<Entry> => HashMap.get(state.entries, orderId)
+export const size = (state: State | Capture): number => isCapture(state) ? state.size : (state as Registry).arena.count
 
 /** Would a record with this logical time be refused as older than the retention horizon? */
 export const isTooOld = (state: State, recordedAtUnixMs: number): boolean =>
   recordedAtUnixMs <= state.horizonUnixMs || recordedAtUnixMs < state.clockUnixMs - state.retention.maxAgeMs
 
+// ---- the store ---------------------------------------------------------------------------
+
+const payloadAt = (loc: number): number => Arena.offsetOf(loc) + Arena.FRAME
+
+/** Arena location of the entry whose order id is `id[start, start + length)`, or -1. */
+const find = (r: Registry, hash: number, id: Uint8Array, start: number, length: number): number => {
+  const { arena, ids } = r
+  for (
+    let slot = IdIndex.probe(ids, hash, hash & ids.mask);
+    slot >= 0;
+    slot = IdIndex.probe(ids, hash, (slot + 1) & ids.mask)
+  ) {
+    const loc = ids.locations[slot]!
+    if (Canonical.orderIdEquals(Arena.segmentAt(arena, loc), payloadAt(loc), id, start, length)) return loc
+  }
+  return -1
+}
+
+/** The same for an id given as a string, with its `IdIndex.hashAscii`. */
+const findString = (r: Registry, hash: number, id: string): number => {
+  const { arena, ids } = r
+  for (
+    let slot = IdIndex.probe(ids, hash, hash & ids.mask);
+    slot >= 0;
+    slot = IdIndex.probe(ids, hash, (slot + 1) & ids.mask)
+  ) {
+    const loc = ids.locations[slot]!
+    if (Canonical.orderIdEqualsString(Arena.segmentAt(arena, loc), payloadAt(loc), id)) return loc
+  }
+  return -1
+}
+
+const entryAt = (r: Registry, loc: number): Entry => ({
+  record: Canonical.decode(Arena.segmentAt(r.arena, loc), payloadAt(loc), Arena.payloadLengthAt(r.arena, loc)),
+  index: Arena.keyAt(r.arena, loc)
+})
+
+/** Indexes an entry just appended and written, moves the clock, evicts. */
+const stored = (r: Registry, hash: number, loc: number, recordedAtUnixMs: number): void => {
+  IdIndex.insert(r.ids, hash, loc)
+  if (recordedAtUnixMs > r.clockUnixMs) r.clockUnixMs = recordedAtUnixMs
+  evict(r)
+}
+
+// Evicts from the oldest insert: stops at the first entry that may stay, so the cost is
+// proportional to what is evicted, never to the size of the registry.
+const evict = (r: Registry): void => {
+  const { arena, ids } = r
+  const { maxAgeMs, maxOrders } = r.retention
+  while (arena.count > 0) {
+    const loc = Arena.head(arena)
+    const segment = Arena.segmentAt(arena, loc)
+    const at = payloadAt(loc)
+    const recordedAt = Canonical.recordedAt(segment, at, Arena.payloadLengthAt(arena, loc))
+    if (arena.count <= maxOrders && recordedAt >= r.clockUnixMs - maxAgeMs) break
+    const hash = IdIndex.hashBytes(segment, Canonical.orderIdStart(segment, at), Canonical.orderIdLength(segment, at))
+    IdIndex.removeAt(ids, IdIndex.slotOf(ids, hash, loc))
+    Arena.popHead(arena)
+    if (recordedAt > r.horizonUnixMs) r.horizonUnixMs = recordedAt
+  }
+}
+
+/** Appends a typed record's canonical encoding; returns its location (not yet indexed). */
+const appendTyped = (r: Registry, record: OrderRecord.OrderRecord, index: number): number => {
+  const loc = Arena.append(r.arena, index, RegistryWire.recordLength(record))
+  // the arena reserved exactly the record's length, so the writer never reallocates
+  RegistryWire.writeRecord({ buf: Arena.segmentAt(r.arena, loc), pos: payloadAt(loc) }, record)
+  return loc
+}
+
+// The arena compares and hashes ids as ASCII bytes, reads the logical time back from the
+// end of the record and must be able to encode it: a typed record must be a valid
+// OrderRecord in these respects (it is when it comes from OrderRecord.validate/fromProto).
+const isCount = (n: number) => Number.isSafeInteger(n) && n >= 0
+const checkStorable = (record: OrderRecord.OrderRecord): void => {
+  if (
+    !ID_PATTERN.test(record.orderId) || !(isCount(record.recordedAtUnixMs) && record.recordedAtUnixMs > 0) ||
+    !isCount(record.filledQuantity) || !isCount(record.fillPriceMicros) ||
+    !(record.status === "ACCEPTED" || record.status === "REJECTED" || record.status === "EXECUTED")
+  ) {
+    throw new RangeError(
+      `OrderRegistry: not a valid OrderRecord (order id ${JSON.stringify(record.orderId)}); ` +
+        `validate records with OrderRecord.validate or OrderRecord.fromProto`
+    )
+  }
+}
+
 /**
  * Records a batch (one log entry) at log index `index`; answers one outcome per record, in
  * order. A later record for an order id earlier in the same batch gets the earlier one.
+ * Records must be valid (`OrderRecord.validate`/`fromProto`): one that the store cannot
+ * hold (bad order id, status or integers) is a defect (RangeError) and nothing of the batch
+ * is recorded. Updates `state` in place and returns it.
  */
 export const applyRecords = (
   state: State,
   records: ReadonlyArray<OrderRecord.OrderRecord>,
   index: number
 ): readonly [State, ReadonlyArray<OrderRecord.RecordOutcome>] => {
-  const { maxAgeMs, maxOrders } = state.retention
-  let { clockUnixMs, entries, horizonUnixMs, order } = state
+  const r = state as Registry
+  // all checked before any is stored: a refused batch leaves the state as it was
+  for (const record of records) checkStorable(record)
   const outcomes: Array<OrderRecord.RecordOutcome> = []
   for (const record of records) {
-    const stored = HashMap.get(entries, record.orderId)
-    if (Option.isSome(stored)) {
-      outcomes.push({ record: stored.value.record, created: false, index: stored.value.index, tooOld: false })
-      continue
-    }
-    if (record.recordedAtUnixMs <= horizonUnixMs || record.recordedAtUnixMs < clockUnixMs - maxAgeMs) {
+    const hash = IdIndex.hashAscii(record.orderId)
+    const found = findString(r, hash, record.orderId)
+    if (found >= 0) {
+      const entry = entryAt(r, found)
+      outcomes.push({ record: entry.record, created: false, index: entry.index, tooOld: false })
+    } else if (isTooOld(r, record.recordedAtUnixMs)) {
       outcomes.push({ record, created: false, index: 0, tooOld: true })
-      continue
-    }
-    const entry: Entry = { record, index }
-    entries = HashMap.set(entries, record.orderId, entry)
-    order = Fifo.push(order, entry)
-    if (record.recordedAtUnixMs > clockUnixMs) clockUnixMs = record.recordedAtUnixMs
-    outcomes.push({ record, created: true, index, tooOld: false })
-    // Evict from the oldest insert: stops at the first entry that may stay, so the cost
-    // is proportional to what is evicted, never to the size of the registry.
-    for (;;) {
-      const [head, normalised] = Fifo.peek(order)
-      order = normalised
-      if (head === undefined) break
-      if (order.size <= maxOrders && head.record.recordedAtUnixMs >= clockUnixMs - maxAgeMs) break
-      const popped = Fifo.pop(order)!
-      order = popped[1]
-      entries = HashMap.remove(entries, head.record.orderId)
-      if (head.record.recordedAtUnixMs > horizonUnixMs) horizonUnixMs = head.record.recordedAtUnixMs
+    } else {
+      stored(r, hash, appendTyped(r, record, index), record.recordedAtUnixMs)
+      outcomes.push({ record, created: true, index, tooOld: false })
     }
   }
-  return [{ retention: state.retention, entries, order, clockUnixMs, horizonUnixMs }, outcomes]
+  Arena.trim(r.arena)
+  return [state, outcomes]
+}
+
+/** The stored entry of an order, if it is (still) recorded. */
+export const lookup = (state: State, orderId: string): Option.Option<Entry> => {
+  const loc = findString(state as Registry, IdIndex.hashAscii(orderId), orderId)
+  return loc < 0 ? Option.none() : Option.some(entryAt(state as Registry, loc))
 }
 
 // ---- log commands and results as bytes --------------------------------------------------
@@ -178,21 +304,126 @@ export const decodeCommand = (
 const RESULT_OK = 0
 const RESULT_REJECTED = 1
 
+const CREATED = 0
+const DUPLICATE = 1
+const TOO_OLD = 2
+
 /**
- * The generic state-machine form: command bytes in, result bytes out. A command that does
- * not decode leaves the state unchanged and answers a rejection (deterministically, on
- * every replica); proposers should validate records first (OrderRecord.fromProto).
+ * The generic state-machine form: command bytes in, result bytes out (the bytes of
+ * `applyRecords`' outcomes, see `decodeResult`). A command that does not decode leaves the
+ * state unchanged and answers a rejection (deterministically, on every replica); proposers
+ * should validate records first (OrderRecord.fromProto). Updates `state` in place.
  */
 export const apply = (state: State, command: Uint8Array, index: number): readonly [State, Uint8Array] => {
+  const r = state as Registry
+  const scan = r.scan
+  // Records in any other encoding, and invalid ones, take the generated decoder and the
+  // Schema: same answers, and the Schema's rejection messages.
+  if (!Scan.scanCommand(command, scan)) return applyDecoded(r, command, index)
+  const n = scan.count
+  const fields = scan.fields
+  if (r.outcomeKinds.length < n) {
+    r.outcomeKinds = new Uint8Array(n * 2)
+    r.outcomeLocations = new Float64Array(n * 2)
+    r.outcomeLengths = new Float64Array(n * 2)
+  }
+  const kinds = r.outcomeKinds
+  const locations = r.outcomeLocations
+  for (let i = 0; i < n; i++) {
+    const at = i * Scan.STRIDE
+    const idStart = fields[at + Scan.ORDER_ID]!
+    const idLength = fields[at + Scan.ORDER_ID + 1]!
+    const hash = IdIndex.hashBytes(command, idStart, idLength)
+    const found = find(r, hash, command, idStart, idLength)
+    const recordedAt = fields[at + Scan.RECORDED_AT]!
+    if (found >= 0) {
+      kinds[i] = DUPLICATE
+      locations[i] = found
+    } else if (isTooOld(r, recordedAt)) {
+      kinds[i] = TOO_OLD
+    } else {
+      const loc = Arena.append(r.arena, index, fields[at + Scan.CANONICAL_LENGTH]!)
+      Scan.writeCanonical(command, fields, at, Arena.segmentAt(r.arena, loc), payloadAt(loc))
+      stored(r, hash, loc, recordedAt)
+      kinds[i] = CREATED
+      locations[i] = loc
+    }
+  }
+  const result = encodeResult(r, command, n)
+  // only now: an outcome may point into an entry this very command evicted
+  Arena.trim(r.arena)
+  return [state, result]
+}
+
+/**
+ * `RecordOrdersResponse { repeated RecordOutcome outcomes = 1 }` after the OK byte, from the
+ * stored (or, for `tooOld`, submitted) canonical record bytes: the bytes of
+ * `RegistryWire.encodeOutcomes` for the same outcomes.
+ */
+const encodeResult = (r: Registry, command: Uint8Array, n: number): Uint8Array => {
+  const { arena, outcomeKinds: kinds, outcomeLengths: lengths, outcomeLocations: locations } = r
+  const fields = r.scan.fields
+  // sizes first, so the result is allocated once at its exact length
+  let total = 1
+  for (let i = 0; i < n; i++) {
+    const kind = kinds[i]!
+    const length = kind === TOO_OLD
+      ? fields[i * Scan.STRIDE + Scan.CANONICAL_LENGTH]!
+      : Arena.payloadLengthAt(arena, locations[i]!)
+    const index = kind === TOO_OLD ? 0 : Arena.keyAt(arena, locations[i]!)
+    const outcome = 1 + Scan.varintLength(length) + length + (kind === DUPLICATE ? 0 : 2) +
+      (index === 0 ? 0 : 1 + Scan.varintLength(index))
+    lengths[i] = length
+    total += 1 + Scan.varintLength(outcome) + outcome
+  }
+  const out = new Uint8Array(total)
+  out[0] = RESULT_OK
+  let pos = 1
+  for (let i = 0; i < n; i++) {
+    const kind = kinds[i]!
+    const length = lengths[i]!
+    const index = kind === TOO_OLD ? 0 : Arena.keyAt(arena, locations[i]!)
+    out[pos++] = 0x0a // outcomes
+    pos = Scan.writeVarint(
+      out,
+      pos,
+      1 + Scan.varintLength(length) + length + (kind === DUPLICATE ? 0 : 2) +
+        (index === 0 ? 0 : 1 + Scan.varintLength(index))
+    )
+    out[pos++] = 0x0a // record
+    pos = Scan.writeVarint(out, pos, length)
+    if (kind === TOO_OLD) {
+      pos = Scan.writeCanonical(command, fields, i * Scan.STRIDE, out, pos)
+    } else {
+      pos = Scan.copy(Arena.segmentAt(arena, locations[i]!), payloadAt(locations[i]!), length, out, pos)
+    }
+    if (kind === CREATED) {
+      out[pos++] = 0x10 // created
+      out[pos++] = 1
+    }
+    if (index !== 0) {
+      out[pos++] = 0x18 // index
+      pos = Scan.writeVarint(out, pos, index)
+    }
+    if (kind === TOO_OLD) {
+      out[pos++] = 0x20 // too_old
+      out[pos++] = 1
+    }
+  }
+  return out
+}
+
+/** `apply` through the generated decoder and the Schema (see `apply`). */
+const applyDecoded = (r: Registry, command: Uint8Array, index: number): readonly [State, Uint8Array] => {
   const decoded = decodeCommand(command)
   if (Either.isLeft(decoded)) {
     const message = encoder.encode(decoded.left.message)
     const result = new Uint8Array(1 + message.length)
     result[0] = RESULT_REJECTED
     result.set(message, 1)
-    return [state, result]
+    return [r, result]
   }
-  const [next, outcomes] = applyRecords(state, decoded.right, index)
+  const [next, outcomes] = applyRecords(r, decoded.right, index)
   return [next, RegistryWire.encodeOutcomes(outcomes, RESULT_OK)]
 }
 
@@ -235,12 +466,26 @@ export const query = (state: State, bytes: Uint8Array): Uint8Array => {
   } catch {
     orderId = ""
   }
-  const entry = HashMap.get(state.entries, orderId)
-  return ReadResponse.encode(
-    Option.isSome(entry)
-      ? { found: true, record: OrderRecord.toProto(entry.value.record), index: entry.value.index }
-      : { found: false, record: undefined, index: 0 }
-  ).finish()
+  const r = state as Registry
+  const loc = findString(r, IdIndex.hashAscii(orderId), orderId)
+  if (loc < 0) return ReadResponse.encode({ found: false, record: undefined, index: 0 }).finish()
+  // `found`, `record`, `index` in field order from the stored bytes: the generated encoder's bytes
+  const segment = Arena.segmentAt(r.arena, loc)
+  const from = payloadAt(loc)
+  const length = Arena.payloadLengthAt(r.arena, loc)
+  const index = Arena.keyAt(r.arena, loc)
+  const out = new Uint8Array(3 + Scan.varintLength(length) + length + (index === 0 ? 0 : 1 + Scan.varintLength(index)))
+  out[0] = 0x08
+  out[1] = 1
+  out[2] = 0x12
+  let pos = Scan.writeVarint(out, 3, length)
+  out.set(segment.subarray(from, from + length), pos)
+  pos += length
+  if (index !== 0) {
+    out[pos++] = 0x18
+    Scan.writeVarint(out, pos, index)
+  }
+  return out
 }
 
 export const decodeQueryResult = (bytes: Uint8Array): Either.Either<Option.Option<Entry>, DecodeError> => {
@@ -263,59 +508,91 @@ export const decodeQueryResult = (bytes: Uint8Array): Either.Either<Option.Optio
   return Either.map(OrderRecord.fromProto(response.record), (record) => Option.some({ record, index: response.index }))
 }
 
-// ---- snapshots ------------------------------------------------------------------------
+// ---- captures and snapshots ---------------------------------------------------------------
+
+/**
+ * The registry as of now, for a snapshot taken later: the arena's segment references and
+ * positions plus the clock, horizon and retention. O(number of segments) (tens for a few
+ * hundred thousand orders). Stays valid and unchanged while the state is applied to:
+ * arena bytes once written never change and dropped segments are never reused.
+ */
+export interface Capture {
+  readonly retention: Retention
+  readonly clockUnixMs: number
+  readonly horizonUnixMs: number
+  readonly size: number
+  readonly entries: Arena.Capture
+}
+
+const isCapture = (value: State | Capture): value is Capture => "entries" in value
+
+export const capture = (state: State): Capture => {
+  const r = state as Registry
+  return {
+    retention: r.retention,
+    clockUnixMs: r.clockUnixMs,
+    horizonUnixMs: r.horizonUnixMs,
+    size: r.arena.count,
+    entries: Arena.capture(r.arena)
+  }
+}
 
 // Layout (big-endian):
 //   "OREG" u8 version=1
 //   f64 maxOrders, f64 maxAgeMs, f64 clockUnixMs, f64 horizonUnixMs, u32 count
 //   count x (f64 index, u32 length, OrderRecord protobuf bytes), oldest insert first
 // Entries are written in insertion order (not hash order), so equal states give equal
-// bytes and the restored state evicts in the same order.
+// bytes and the restored state evicts in the same order. The arena frames its entries
+// exactly so, so the entry section is a copy of the arena's live byte ranges.
 const MAGIC = [0x4f, 0x52, 0x45, 0x47] // "OREG"
 const SNAPSHOT_VERSION = 1
 const HEADER = 4 + 1 + 8 * 4 + 4
 
 /**
- * The snapshot built in slices: each step of the generator encodes at most `slice` records,
- * so a runtime can give its event loop back between steps instead of stalling for the whole
- * registry (hundreds of milliseconds at a few hundred thousand orders). The state is
- * immutable, so records applied meanwhile do not change what is written. The generator's
- * return value is the snapshot, the same bytes as `snapshot(state)`.
+ * The snapshot built in slices: each step copies at most `slice` records, so a runtime can
+ * give its event loop back between steps. Give it a `Capture` (taken where the state is
+ * applied, ADR 0036); a `State` is captured at once, when this is called. Applying to the
+ * state meanwhile does not change what is written. The generator's return value is the
+ * snapshot, the same bytes as `snapshot`.
  */
-export function* snapshotSlices(state: State, slice = 4096): Generator<void, Uint8Array, void> {
-  const entries = Fifo.toArray(state.order)
-  const encoded: Array<Uint8Array> = new Array(entries.length)
-  let length = HEADER
-  for (let i = 0; i < entries.length; i++) {
-    const bytes = RegistryWire.encodeRecord(entries[i]!.record)
-    encoded[i] = bytes
-    length += 12 + bytes.length
-    if ((i + 1) % slice === 0) yield
-  }
-  const out = new Uint8Array(length)
+export const snapshotSlices = (from: State | Capture, slice = 4096): Generator<void, Uint8Array, void> =>
+  writeSlices(isCapture(from) ? from : capture(from), slice)
+
+function* writeSlices(captured: Capture, slice: number): Generator<void, Uint8Array, void> {
+  const { entries } = captured
+  const out = new Uint8Array(HEADER + entries.bytes)
   const view = new DataView(out.buffer)
   out.set(MAGIC, 0)
   out[4] = SNAPSHOT_VERSION
-  view.setFloat64(5, state.retention.maxOrders)
-  view.setFloat64(13, state.retention.maxAgeMs)
-  view.setFloat64(21, state.clockUnixMs)
-  view.setFloat64(29, state.horizonUnixMs)
-  view.setUint32(37, entries.length)
+  view.setFloat64(5, captured.retention.maxOrders)
+  view.setFloat64(13, captured.retention.maxAgeMs)
+  view.setFloat64(21, captured.clockUnixMs)
+  view.setFloat64(29, captured.horizonUnixMs)
+  view.setUint32(37, entries.count)
   let pos = HEADER
-  for (let i = 0; i < entries.length; i++) {
-    const bytes = encoded[i]!
-    view.setFloat64(pos, entries[i]!.index)
-    view.setUint32(pos + 8, bytes.length)
-    out.set(bytes, pos + 12)
-    pos += 12 + bytes.length
-    if ((i + 1) % (slice * 4) === 0) yield
+  let remaining = entries.count
+  const at = Arena.cursor(entries)
+  let budget = slice
+  while (remaining > 0) {
+    // whole entries of one segment, at most what is left of this slice: one bulk copy
+    const from = at.offset
+    const passed = Arena.skipInSegment(entries, at, budget)
+    out.set(entries.segments[at.segment]!.subarray(from, at.offset), pos)
+    pos += at.offset - from
+    remaining -= passed
+    budget -= passed
+    if (!Arena.nextSegment(entries, at) && remaining > 0) throw new Error("OrderRegistry: inconsistent capture")
+    if (budget === 0) {
+      budget = slice
+      yield
+    }
   }
   return out
 }
 
 /** The whole snapshot at once (see `snapshotSlices`). */
-export const snapshot = (state: State): Uint8Array => {
-  const slices = snapshotSlices(state, Number.MAX_SAFE_INTEGER)
+export const snapshot = (from: State | Capture): Uint8Array => {
+  const slices = snapshotSlices(from, Number.MAX_SAFE_INTEGER)
   for (;;) {
     const step = slices.next()
     if (step.done === true) return step.value
@@ -331,7 +608,7 @@ const corrupt = (detail: string) =>
     })
   )
 
-export const restore = (bytes: Uint8Array): Either.Either<State, DecodeError> => {
+export const restore = (bytes: Uint8Array, options: StorageOptions = {}): Either.Either<State, DecodeError> => {
   if (bytes.length < HEADER || MAGIC.some((b, i) => bytes[i] !== b)) return corrupt("bad header")
   if (bytes[4] !== SNAPSHOT_VERSION) return corrupt(`unsupported version ${bytes[4]}`)
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
@@ -341,8 +618,9 @@ export const restore = (bytes: Uint8Array): Either.Either<State, DecodeError> =>
   const horizonUnixMs = view.getFloat64(29)
   if (!Number.isSafeInteger(clockUnixMs) || !Number.isSafeInteger(horizonUnixMs)) return corrupt("bad clock")
   const count = view.getUint32(37)
-  let entries = HashMap.empty<string, Entry>().pipe(HashMap.beginMutation)
-  let order = Fifo.empty<Entry>()
+  // a count larger than the bytes can hold must not size the index
+  const r = make(retention.right, clockUnixMs, horizonUnixMs, options, Math.min(count, bytes.length / 20))
+  const fields = r.scan.fields
   let pos = HEADER
   for (let i = 0; i < count; i++) {
     if (pos + 12 > bytes.length) return corrupt(`truncated at entry ${i}`)
@@ -350,26 +628,31 @@ export const restore = (bytes: Uint8Array): Either.Either<State, DecodeError> =>
     const length = view.getUint32(pos + 8)
     if (!Number.isSafeInteger(index) || index < 0) return corrupt(`bad index at entry ${i}`)
     if (pos + 12 + length > bytes.length) return corrupt(`truncated at entry ${i}`)
-    let message: ProtoOrderRecord
-    try {
-      message = ProtoOrderRecord.decode(bytes.subarray(pos + 12, pos + 12 + length))
-    } catch (cause) {
-      return corrupt(`entry ${i}: ${String(cause)}`)
+    const start = pos + 12
+    if (Scan.scanRecord(bytes, start, start + length, fields, 0)) {
+      // the common case: a record this module wrote, validated in place and copied
+      const idStart = fields[Scan.ORDER_ID]!
+      const idLength = fields[Scan.ORDER_ID + 1]!
+      const hash = IdIndex.hashBytes(bytes, idStart, idLength)
+      if (find(r, hash, bytes, idStart, idLength) >= 0) return corrupt(`duplicate order id at entry ${i}`)
+      const loc = Arena.append(r.arena, index, fields[Scan.CANONICAL_LENGTH]!)
+      Scan.writeCanonical(bytes, fields, 0, Arena.segmentAt(r.arena, loc), payloadAt(loc))
+      IdIndex.insert(r.ids, hash, loc)
+    } else {
+      let message: ProtoOrderRecord
+      try {
+        message = ProtoOrderRecord.decode(bytes.subarray(start, start + length))
+      } catch (cause) {
+        return corrupt(`entry ${i}: ${String(cause)}`)
+      }
+      const record = OrderRecord.fromProto(message)
+      if (Either.isLeft(record)) return corrupt(`entry ${i}: ${record.left.message}`)
+      const hash = IdIndex.hashAscii(record.right.orderId)
+      if (findString(r, hash, record.right.orderId) >= 0) return corrupt(`duplicate order id at entry ${i}`)
+      IdIndex.insert(r.ids, hash, appendTyped(r, record.right, index))
     }
-    const record = OrderRecord.fromProto(message)
-    if (Either.isLeft(record)) return corrupt(`entry ${i}: ${record.left.message}`)
-    if (HashMap.has(entries, record.right.orderId)) return corrupt(`duplicate order id at entry ${i}`)
-    const entry: Entry = { record: record.right, index }
-    entries = HashMap.set(entries, record.right.orderId, entry)
-    order = Fifo.push(order, entry)
     pos += 12 + length
   }
   if (pos !== bytes.length) return corrupt("trailing bytes")
-  return Either.right({
-    retention: retention.right,
-    entries: HashMap.endMutation(entries),
-    order,
-    clockUnixMs,
-    horizonUnixMs
-  })
+  return Either.right(r)
 }

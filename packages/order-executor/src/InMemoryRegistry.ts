@@ -11,7 +11,9 @@ import { OrderRegistry } from "./OrderRegistry.js"
 
 export const make = (retention?: Registry.Retention) =>
   Effect.gen(function*() {
-    // one Ref holds state and the next index, so a batch is applied atomically
+    // one Ref holds state and the next index, so a batch is applied atomically. The registry
+    // state is linear (ADR 0044): applyRecords updates it in place and returns it, so the Ref
+    // always holds the one live state and no older value is kept or read.
     const ref = yield* Ref.make({ state: Registry.initial(retention), index: 0 })
     return OrderRegistry.of({
       description: "in-memory registry (test double, not replicated)",

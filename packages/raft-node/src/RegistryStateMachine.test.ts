@@ -3,6 +3,7 @@ import type { OrderRecord } from "@trading/domain"
 import { OrderRegistry } from "@trading/domain"
 import { ReadResponse } from "@trading/proto/gen/trading/v1/raft_node"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -59,5 +60,23 @@ describe("RegistryStateMachine", () => {
 
       yield* sm.apply(Sm.memberRemoveCommand("n2"), 7)
       expect(yield* book.get("n2")).toBeUndefined()
+    })))
+
+  it.effect("a captured snapshot keeps the orders evicted by entries applied after the capture", () =>
+    withBook(Effect.gen(function*() {
+      const small = Either.getOrThrow(OrderRegistry.makeRetention({ maxOrders: 2 }))
+      const sm = yield* Sm.make(small)
+      yield* sm.apply(Sm.ordersCommand([record("a"), record("b")]), 1)
+      const serialize = yield* sm.snapshot
+      // the registry is updated in place: these evict a and b from the live state
+      yield* sm.apply(Sm.ordersCommand([record("c"), record("d")]), 2)
+      expect(ReadResponse.decode(yield* sm.query(Sm.readQuery("a"))).found).toBe(false)
+      const bytes = yield* serialize
+      const other = yield* Sm.make(small)
+      yield* other.restore(bytes)
+      expect(yield* other.applied).toBe(1)
+      expect(ReadResponse.decode(yield* other.query(Sm.readQuery("a")))).toMatchObject({ found: true, index: 1 })
+      expect(ReadResponse.decode(yield* other.query(Sm.readQuery("b"))).found).toBe(true)
+      expect(ReadResponse.decode(yield* other.query(Sm.readQuery("c"))).found).toBe(false)
     })))
 })

@@ -40,16 +40,31 @@ export const memberRemoveCommand = (nodeId: string): Uint8Array => tagged(MEMBER
 export const readQuery = (orderId: string): Uint8Array => tagged(READ_ORDER, encoder.encode(orderId))
 
 interface SmState {
+  /** Linear (ADR 0044): updated in place by apply; only this newest value is ever read. */
   readonly registry: OrderRegistry.State
   readonly directory: ReadonlyMap<string, MemberAddress>
   /** Index of the last command applied (config and no-op entries never reach the state machine). */
   readonly applied: number
 }
 
+/** What a snapshot is built from: taken on the apply fiber, serialized later elsewhere. */
+interface Captured {
+  readonly registry: OrderRegistry.Capture
+  readonly directory: ReadonlyMap<string, MemberAddress>
+  readonly applied: number
+}
+
+/** Cheap (O(arena segments)) and consistent however many entries are applied afterwards. */
+const capture = (s: SmState): Captured => ({
+  registry: OrderRegistry.capture(s.registry),
+  directory: s.directory,
+  applied: s.applied
+})
+
 // Snapshot: "RNSM" u8 version, f64 applied, u32 directory JSON length, directory JSON, registry snapshot.
 const MAGIC = [0x52, 0x4e, 0x53, 0x4d]
 
-const snapshotHeader = (s: SmState, registryLength: number) => {
+const snapshotHeader = (s: Captured, registryLength: number) => {
   const dir = encoder.encode(JSON.stringify([...s.directory.values()]))
   const out = new Uint8Array(4 + 1 + 8 + 4 + dir.length + registryLength)
   const view = new DataView(out.buffer)
@@ -72,7 +87,7 @@ const yieldToEventLoop = Effect.async<void>((resume) => {
  * a registry of hundreds of thousands of orders never blocks gRPC and Raft traffic for
  * the whole encoding (ADR 0036).
  */
-const serialize = (s: SmState): Effect.Effect<Uint8Array> =>
+const serialize = (s: Captured): Effect.Effect<Uint8Array> =>
   Effect.gen(function*() {
     const slices = OrderRegistry.snapshotSlices(s.registry)
     let step = slices.next()
@@ -165,7 +180,9 @@ export const make = (retention: OrderRegistry.Retention) =>
     const sm: RegistryStateMachine = {
       apply,
       query,
-      snapshot: Effect.map(Ref.get(state), serialize),
+      // outer: capture on the apply fiber (the state is linear, it must not be read later);
+      // inner: serialize the capture in slices, wherever and whenever the runtime runs it
+      snapshot: Effect.map(Ref.get(state), (s) => serialize(capture(s))),
       restore: (data) =>
         Effect.gen(function*() {
           const restored = restoreOf(data) // a corrupt snapshot is a defect: the node cannot go on
