@@ -201,14 +201,20 @@ const make = Effect.gen(function*() {
       })
     )
   yield* Effect.gen(function*() {
+    let lastCalls = 0
     for (;;) {
       // permit first, then take: calls that arrive while the window is full wait in the
       // queue and all go into the next entry
       yield* inFlight.take(1)
       const first = yield* Queue.takeBetween(pending, 1, MAX_CALLS_PER_ENTRY)
-      // linger briefly: callers answered by the last commit are re-submitting right now
-      yield* Effect.sleep(LINGER)
+      // Many concurrent callers (the last entry held several calls): the ones just answered
+      // are re-submitting right now, so wait briefly for them, or the first one or two would
+      // take the window's permits alone. A lone caller (the last entry held one call) does
+      // not wait: that would only add latency.
+      if (lastCalls > 1) yield* Effect.sleep(LINGER)
+      else yield* Effect.yieldNow()
       const taken = [...first, ...yield* Queue.takeUpTo(pending, MAX_CALLS_PER_ENTRY - first.length)]
+      lastCalls = taken.length
       let chunk: Array<Pending> = []
       let size = 0
       let permits = 1
