@@ -94,8 +94,6 @@ export const bundle = async (names = Object.keys(entries)) => {
       format: "esm",
       plugins: [externalInPlace],
       banner: { js: banner },
-      // keeps function and class names in traces, logs and errors
-      keepNames: true,
       sourcemap: "linked",
       metafile: true,
       logLevel: "warning"
