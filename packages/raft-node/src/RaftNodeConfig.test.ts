@@ -29,8 +29,16 @@ describe("RaftNodeConfig", () => {
       bootstrap: false,
       joinAddr: Option.none(),
       clusterSecret: Option.none(),
-      transferOnStop: true
+      transferOnStop: true,
+      snapshotEvery: 4096,
+      snapshotBytes: 16 * 1024 * 1024,
+      maxOrders: 200_000
     })
+  })
+
+  it("rejects a snapshot size that is not a positive integer, naming it", () => {
+    expect(problems({ RAFT_NODE_ID: "n1", RAFT_SNAPSHOT_BYTES: "0" })).toContain("RAFT_SNAPSHOT_BYTES")
+    expect(Either.getOrThrow(read({ RAFT_NODE_ID: "n1", RAFT_SNAPSHOT_BYTES: "1048576" })).snapshotBytes).toBe(1048576)
   })
 
   it("turns the leadership transfer on stop off with RAFT_TRANSFER_ON_STOP=false", () => {

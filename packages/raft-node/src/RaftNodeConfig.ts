@@ -24,6 +24,7 @@ export interface RaftNodeSettings {
   readonly electionTicks: number
   readonly heartbeatTicks: number
   readonly snapshotEvery: number
+  readonly snapshotBytes: number
   /** /healthz reports unhealthy when commitIndex - appliedIndex exceeds this. */
   readonly maxAppliedLag: number
   readonly maxOrders: number
@@ -91,8 +92,9 @@ export const raftNodeConfig: Config.Config<RaftNodeSettings> = Config.all({
   electionTicks: positive("RAFT_ELECTION_TICKS", 30, 10_000),
   heartbeatTicks: positive("RAFT_HEARTBEAT_TICKS", 5, 10_000),
   snapshotEvery: positive("RAFT_SNAPSHOT_EVERY", 4096),
+  snapshotBytes: positive("RAFT_SNAPSHOT_BYTES", 16 * 1024 * 1024),
   maxAppliedLag: positive("RAFT_MAX_APPLIED_LAG", 10_000),
-  maxOrders: positive("RAFT_RETENTION_MAX_ORDERS", 500_000),
+  maxOrders: positive("RAFT_RETENTION_MAX_ORDERS", 200_000),
   maxAgeMs: positive("RAFT_RETENTION_MAX_AGE_MS", 24 * 60 * 60 * 1000),
   transferOnStop: bool("RAFT_TRANSFER_ON_STOP", true)
 }).pipe(
@@ -124,6 +126,7 @@ export const raftNodeConfig: Config.Config<RaftNodeSettings> = Config.all({
       electionTicks: c.electionTicks,
       heartbeatTicks: c.heartbeatTicks,
       snapshotEvery: c.snapshotEvery,
+      snapshotBytes: c.snapshotBytes,
       maxAppliedLag: c.maxAppliedLag,
       maxOrders: c.maxOrders,
       maxAgeMs: c.maxAgeMs,

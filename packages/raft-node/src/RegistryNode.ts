@@ -135,7 +135,8 @@ const make = Effect.gen(function*() {
       bootstrap: settings.bootstrap ? [settings.nodeId] : undefined,
       options: { electionTicks: settings.electionTicks, heartbeatTicks: settings.heartbeatTicks },
       tick: `${settings.tickMs} millis`,
-      snapshotEvery: settings.snapshotEvery
+      snapshotEvery: settings.snapshotEvery,
+      snapshotBytes: settings.snapshotBytes
     },
     {
       ...sm,

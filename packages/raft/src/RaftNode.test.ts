@@ -288,6 +288,32 @@ describe("durable storage (real files)", () => {
       yield* Scope.close(second, Exit.void)
     }))
 
+  it.scoped("snapshots by the bytes applied, not only by the entry count, so large entries cannot pile up in memory", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const network = yield* MemoryTransport.make
+      // a count that is never reached, and about three commands' worth of bytes
+      const config = { id: "solo", bootstrap: ["solo"], snapshotEvery: 1_000_000, snapshotBytes: 1200 }
+      const scope = yield* Scope.make()
+      const storage = yield* FileStorage.make(dir).pipe(Scope.extend(scope))
+      const node = yield* start(network, storage, config, scope)
+      yield* advance(250)
+      for (let i = 0; i < 7; i++) {
+        const f = yield* Effect.fork(node.propose(write(`k${i}`, "v".repeat(400))))
+        yield* advance(10)
+        yield* f.await
+      }
+      yield* advance(50)
+      yield* Scope.close(scope, Exit.void)
+      const loaded = yield* Effect.flatMap(
+        FileStorage.make(dir).pipe(Scope.extend(yield* Scope.make())),
+        (st) => st.load
+      )
+      // two snapshots' worth of commands: the newest one covers at least the sixth command
+      expect(loaded.snapshot?.index ?? 0).toBeGreaterThanOrEqual(6)
+      expect(loaded.entries.length).toBeLessThan(4)
+    }))
+
   it.scoped("a torn log tail is detected and truncated on start", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir

@@ -8,7 +8,7 @@
  *   leave at once and replicate while the leader's own fsync runs (ADR 0037);
  * - one sender fiber per peer drains that peer's outbound queue, so a slow peer delays nobody;
  * - the apply fiber owns the state machine, answers proposals and reads, and after every
- *   `snapshotEvery` entries captures a snapshot, which a fiber of its own serializes before
+ *   `snapshotEvery` entries (or `snapshotBytes` of commands) captures a snapshot, which a fiber of its own serializes before
  *   asking the core to compact the log (one snapshot at a time);
  * - a ticker fiber on the Effect `Clock` feeds ticks with jitter from the Effect `Random`.
  * Closing the scope interrupts them all and fails requests still waiting with `NodeStopped`.
@@ -59,6 +59,12 @@ export interface RaftNodeConfig {
   readonly tick?: Duration.DurationInput | undefined
   /** Take a state machine snapshot and compact the log after this many applied entries (default 1024). */
   readonly snapshotEvery?: number | undefined
+  /**
+   * ... or once the entries applied since the last snapshot hold this many bytes of commands
+   * (default 16 MiB): the log is kept in memory until compaction, so large entries must not
+   * let it grow with the entry count alone.
+   */
+  readonly snapshotBytes?: number | undefined
   /** Most requests taken from the mailbox per turn; consecutive proposals in it form one batch. */
   readonly maxBatch?: number | undefined
 }
@@ -152,6 +158,7 @@ export const make = (
     const options: Options = { ...defaultOptions, ...config.options }
     const tick = Duration.decode(config.tick ?? "10 millis")
     const snapshotEvery = config.snapshotEvery ?? 1024
+    const snapshotBytes = config.snapshotBytes ?? 16 * 1024 * 1024
     const maxBatch = config.maxBatch ?? 256
     const jitter = Random.nextIntBetween(0, options.electionTicks)
 
@@ -333,6 +340,8 @@ export const make = (
     // --- the apply fiber -----------------------------------------------------------------------
     let applied = persisted.snapshot?.index ?? 0
     let snapshotAt = applied
+    /** Bytes of the commands applied since the last snapshot (the in-memory log grows with them). */
+    let bytesSinceSnapshot = 0
     let snapshotting = false
     // what a snapshot taken now must record besides the data (the core derives the same)
     let appliedTerm = persisted.snapshot?.term ?? 0
@@ -352,6 +361,7 @@ export const make = (
         case "Apply":
           for (const e of item.entries) {
             const result = e.kind === "command" ? yield* stateMachine.apply(e.data, e.index) : empty
+            bytesSinceSnapshot += e.data.length
             if (e.kind === "config") appliedMembership = decodeMembership(e.data)
             applied = e.index
             appliedTerm = e.term
@@ -363,7 +373,7 @@ export const make = (
             }
           }
           yield* serveReads
-          if (applied - snapshotAt >= snapshotEvery && !snapshotting) {
+          if ((applied - snapshotAt >= snapshotEvery || bytesSinceSnapshot >= snapshotBytes) && !snapshotting) {
             // Capture here, serialize on a fiber of its own: a large state takes long to
             // encode, and applying (which answers proposals) must not wait for it. The core
             // ignores the compaction if a newer snapshot was installed meanwhile.
@@ -373,6 +383,7 @@ export const make = (
             const serialize = yield* stateMachine.snapshot
             const at = { index: applied, term: appliedTerm, membership: appliedMembership }
             snapshotAt = applied
+            bytesSinceSnapshot = 0
             snapshotting = true
             yield* Effect.forkIn(
               Effect.gen(function*() {
@@ -393,6 +404,7 @@ export const make = (
           appliedTerm = item.snapshot.term
           appliedMembership = item.snapshot.membership
           snapshotAt = applied
+          bytesSinceSnapshot = 0
           for (const [index, w] of awaiting) {
             if (index <= applied) {
               awaiting.delete(index)
