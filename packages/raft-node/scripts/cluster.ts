@@ -39,7 +39,8 @@ const passThrough = () =>
 
 const children: Array<ChildProcess> = []
 nodes.forEach((node, i) => {
-  const child = spawn(process.execPath, [main], {
+  // the node flags of `pnpm start:raft-node` (ADR 0053)
+  const child = spawn(process.execPath, ["--max-semi-space-size=4", main], {
     cwd: root,
     env: { ...passThrough(), LOG_FORMAT: process.env.LOG_FORMAT ?? "json", ...node.env },
     stdio: ["ignore", "pipe", "pipe"],

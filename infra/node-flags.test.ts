@@ -1,0 +1,35 @@
+// The node flags of the services (ADR 0053) live in three places that must agree: the root
+// `start` scripts, the raft-cluster launcher and the test helper that spawns the services
+// (so the tests and the benchmarks run what users run).
+import { readFileSync } from "node:fs"
+import { describe, expect, it } from "vitest"
+import { nodeFlags } from "../packages/platform/src/testing/ServiceProcess.js"
+
+const read = (path: string) => readFileSync(new URL(`../${path}`, import.meta.url), "utf8")
+const scripts = (JSON.parse(read("package.json")) as { scripts: Record<string, string> }).scripts
+
+describe("service node flags", () => {
+  it("every script that runs a bundle passes the helper's flags, in order", () => {
+    const runs = Object.entries(scripts).filter(([, command]) => command.includes("dist/main.mjs"))
+    expect(runs.map(([name]) => name).sort()).toEqual(
+      [
+        "start",
+        "start:market-ingestor",
+        "start:order-executor",
+        "start:raft-node",
+        "start:stream-processor",
+        "verify"
+      ]
+    )
+    for (const [name, command] of runs) {
+      const flags = /exec node ((?:--\S+ )*)packages\/[a-z-]+\/dist\/main\.mjs/.exec(command)?.[1]?.trim().split(" ")
+      expect(flags, name).toEqual([...nodeFlags])
+    }
+  })
+
+  it("the raft-cluster launcher starts its nodes with the same flags", () => {
+    const launcher = read("packages/raft-node/scripts/cluster.ts")
+    const flags = /spawn\(process\.execPath, \[((?:"--[^"]+", )*)main\]/.exec(launcher)?.[1]
+    expect(flags?.split(", ").filter((f) => f !== "").map((f) => JSON.parse(f) as string)).toEqual([...nodeFlags])
+  })
+})
