@@ -5,33 +5,24 @@
 // every tick of the file must have been applied exactly once, with exactly the commands the
 // strategy computes from the file (the kill order and delays come from a seeded generator).
 import * as OrderCommand from "@trading/domain/OrderCommand"
-import { GrpcClient } from "@trading/platform"
-import { StreamProcessorServiceService } from "@trading/proto/gen/trading/v1/stream_processor"
-import * as Effect from "effect/Effect"
-import { rmSync } from "node:fs"
-import { afterAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { eventually } from "../../../raft-node/test/processes.js"
-import type { Service } from "../../../stream-processor/test/processes.js"
 import {
   commandKey,
   expectedCommands,
+  fileSetup,
   pipelineEnv,
-  Processes,
   RaftCluster,
   readUntil,
   replayFile,
+  sleep,
   SYMBOLS,
-  tempDir,
+  ticksSeen,
   unique,
   verify
 } from "./harness.js"
 
-const procs = new Processes()
-const dir = tempDir("crash")
-afterAll(async () => {
-  await procs.killAll()
-  rmSync(dir, { recursive: true, force: true })
-})
+const { dir, procs } = fileSetup("crash")
 
 // mulberry32: the kill schedule is the same on every run (only the OS timing varies)
 const seeded = (seed: number) => () => {
@@ -42,17 +33,6 @@ const seeded = (seed: number) => () => {
 }
 
 const PER_SYMBOL = 250
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-const ticksSeen = (processor: Service) =>
-  Effect.gen(function*() {
-    const listening = yield* Effect.promise(() => processor.waitFor("gRPC server listening"))
-    const client = yield* GrpcClient.make(StreamProcessorServiceService, {
-      address: `127.0.0.1:${listening.annotations.port as number}`
-    })
-    const states = yield* Effect.forEach(SYMBOLS, (symbol) => client.getSymbolState({ symbol }))
-    return states.map((s) => s.ticksSeen)
-  }).pipe(Effect.scoped, Effect.runPromise)
 
 describe("full pipeline under kill -9 (real processes, real Kafka)", () => {
   it("executor, processor and raft leader killed twice: verify clean, every tick applied once", async () => {

@@ -5,11 +5,15 @@
 import * as OrderCommand from "@trading/domain/OrderCommand"
 import * as Strategy from "@trading/domain/Strategy"
 import * as Tick from "@trading/domain/Tick"
+import { GrpcClient } from "@trading/platform"
 import type { ServiceName } from "@trading/platform/testing/ServiceProcess"
-import { mkdtempSync, writeFileSync } from "node:fs"
+import { StreamProcessorServiceService } from "@trading/proto/gen/trading/v1/stream_processor"
+import * as Effect from "effect/Effect"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { afterAll } from "vitest"
 import type * as KafkaJs from "../../../bus/node_modules/kafkajs/types/index.js"
 import { run } from "../../../order-executor/test/processes.js"
 import {
@@ -305,3 +309,30 @@ export const spanAttribute = (span: string, key: string): string | undefined =>
 /** A comma-separated attribute (`order.id=a,b`, `links=...`) as a list. */
 export const spanAttributeList = (span: string, key: string): ReadonlyArray<string> =>
   spanAttribute(span, key)?.split(",") ?? []
+
+/**
+ * One test file's processes and temporary folder: every process still running is killed and
+ * the folder removed after the file's tests (registered with vitest's `afterAll`).
+ */
+export const fileSetup = (tag: string) => {
+  const procs = new Processes()
+  const dir = tempDir(tag)
+  afterAll(async () => {
+    await procs.killAll()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  return { procs, dir }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** How many ticks the processor has applied per symbol of `SYMBOLS`, from its gRPC query. */
+export const ticksSeen = (processor: Service) =>
+  Effect.gen(function*() {
+    const listening = yield* Effect.promise(() => processor.waitFor("gRPC server listening"))
+    const client = yield* GrpcClient.make(StreamProcessorServiceService, {
+      address: `127.0.0.1:${listening.annotations.port as number}`
+    })
+    const states = yield* Effect.forEach(SYMBOLS, (symbol) => client.getSymbolState({ symbol }))
+    return states.map((s) => s.ticksSeen)
+  }).pipe(Effect.scoped, Effect.runPromise)

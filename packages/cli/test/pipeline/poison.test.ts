@@ -7,30 +7,23 @@ import * as OrderCommand from "@trading/domain/OrderCommand"
 import * as Tick from "@trading/domain/Tick"
 import { Tick as ProtoTick } from "@trading/proto/gen/trading/v1/market"
 import { OrderCommand as ProtoCommand, Side } from "@trading/proto/gen/trading/v1/orders"
-import { rmSync } from "node:fs"
-import { afterAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import * as TestTicks from "../../../stream-processor/src/internal/testTicks.js"
 import {
   commandKey,
   expectedCommands,
+  fileSetup,
   kafka,
   pipelineEnv,
-  Processes,
   RaftCluster,
   type RawRecord,
   readUntil,
   SYMBOLS,
-  tempDir,
   unique,
   verify
 } from "./harness.js"
 
-const procs = new Processes()
-const dir = tempDir("poison")
-afterAll(async () => {
-  await procs.killAll()
-  rmSync(dir, { recursive: true, force: true })
-})
+const { dir, procs } = fileSetup("poison")
 
 const garbage = Buffer.from([0xff, 0xff, 0x07, 0x00, 0x42])
 // decodes as protobuf, fails the schema: a negative price and an empty symbol

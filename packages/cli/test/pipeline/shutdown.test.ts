@@ -5,47 +5,26 @@
 // every tick the ingestor published was applied once, the commands are exactly the
 // strategy's for those ticks, and `verify` is clean.
 import * as OrderCommand from "@trading/domain/OrderCommand"
-import { GrpcClient } from "@trading/platform"
-import { StreamProcessorServiceService } from "@trading/proto/gen/trading/v1/stream_processor"
-import * as Effect from "effect/Effect"
-import { rmSync } from "node:fs"
-import { afterAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { eventually } from "../../../raft-node/test/processes.js"
-import type { Service } from "../../../stream-processor/test/processes.js"
 import {
   commandKey,
   expectedCommands,
+  fileSetup,
   groupMembers,
   pipelineEnv,
-  Processes,
   RaftCluster,
   readUntil,
   recordCount,
   replayFile,
+  sleep,
   SYMBOLS,
-  tempDir,
+  ticksSeen,
   unique,
   verify
 } from "./harness.js"
 
-const procs = new Processes()
-const dir = tempDir("shutdown")
-afterAll(async () => {
-  await procs.killAll()
-  rmSync(dir, { recursive: true, force: true })
-})
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-const ticksSeen = (processor: Service) =>
-  Effect.gen(function*() {
-    const listening = yield* Effect.promise(() => processor.waitFor("gRPC server listening"))
-    const client = yield* GrpcClient.make(StreamProcessorServiceService, {
-      address: `127.0.0.1:${listening.annotations.port as number}`
-    })
-    const states = yield* Effect.forEach(SYMBOLS, (symbol) => client.getSymbolState({ symbol }))
-    return states.map((s) => s.ticksSeen)
-  }).pipe(Effect.scoped, Effect.runPromise)
+const { dir, procs } = fileSetup("shutdown")
 
 describe("graceful shutdown of each service mid-stream (real processes, real Kafka)", () => {
   it("SIGTERM: exit 0, the consumer group is left at once, nothing lost after the restarts", async () => {

@@ -8,31 +8,24 @@
 import * as OrderEvent from "@trading/domain/OrderEvent"
 import * as Traceparent from "@trading/platform/Traceparent"
 import * as Option from "effect/Option"
-import { rmSync } from "node:fs"
-import { afterAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { eventually } from "../../../raft-node/test/processes.js"
 import {
   expectedCommands,
+  fileSetup,
   pipelineEnv,
   type PrintedTrace,
   printedTraces,
-  Processes,
   RaftCluster,
   readUntil,
   replayFile,
   spanAttribute,
   spanAttributeList,
   spansNamed,
-  tempDir,
   unique
 } from "./harness.js"
 
-const procs = new Processes()
-const dir = tempDir("trace")
-afterAll(async () => {
-  await procs.killAll()
-  rmSync(dir, { recursive: true, force: true })
-})
+const { dir, procs } = fileSetup("trace")
 
 /** Waits until `output()` holds a printed tree matching `match` (trees are printed as spans end). */
 const printed = (what: string, output: () => string, match: (trace: PrintedTrace) => boolean) =>
