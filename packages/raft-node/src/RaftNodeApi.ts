@@ -5,7 +5,7 @@
 // directory (never from a port table). Every failure is a gRPC status:
 // INVALID_ARGUMENT naming the field, PERMISSION_DENIED for a wrong cluster secret,
 // UNAVAILABLE for everything a client should retry (same order id: first writer wins).
-import { OrderRecord } from "@trading/domain"
+import { OrderRecord, OrderRegistry, RegistryBytes } from "@trading/domain"
 import { GrpcService, GrpcStatus } from "@trading/platform"
 import type { GrpcCallError } from "@trading/platform/GrpcClient"
 import type { CallContext } from "@trading/platform/GrpcService"
@@ -15,13 +15,13 @@ import {
   type LeaveRequest,
   type Member,
   type OrderRecord as ProtoOrderRecord,
-  RaftNodeServiceService,
   type ReadRequest,
-  type RecordOrdersRequest
+  RecordOrdersRequest
 } from "@trading/proto/gen/trading/v1/raft_node"
 import type { MembershipRejected, NodeId } from "@trading/raft"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import { RaftNodeRawService } from "./RaftNodeRawService.js"
 import { type ChangeError, type NodeStatus, RegistryNode, type RegistryNodeApi } from "./RegistryNode.js"
 
 export const FORWARDED = "raft-forwarded"
@@ -53,6 +53,23 @@ const validate = (records: ReadonlyArray<ProtoOrderRecord>, prefix: (i: number) 
       return yield* GrpcStatus.invalidArgument(problems.join("; "), { [GrpcStatus.invalidFieldsKey]: fields.join(",") })
     }
     return valid
+  })
+
+/**
+ * Request bytes off the fast path: decoded, every record validated (INVALID_ARGUMENT names
+ * each bad field), and the valid records encoded the way the registry reads them.
+ */
+const canonicalRequest = (request: Uint8Array) =>
+  Effect.gen(function*() {
+    let decoded: RecordOrdersRequest
+    try {
+      decoded = RecordOrdersRequest.decode(request)
+    } catch (cause) {
+      return yield* GrpcStatus.invalidArgument(`records: not a trading.v1.RecordOrdersRequest: ${String(cause)}`)
+    }
+    if (decoded.records.length > MAX_BATCH) return [request, decoded.records.length] as const
+    const records = yield* validate(decoded.records, (i) => `records[${i}]`)
+    return [OrderRegistry.encodeCommand(records), records.length] as const
   })
 
 export const handlers = Effect.gen(function*() {
@@ -161,18 +178,18 @@ export const handlers = Effect.gen(function*() {
         (client) => client.apply(request, forwardOptions)
       )
     ),
-    recordOrders: GrpcService.unary((request: RecordOrdersRequest, call: CallContext) =>
+    recordOrders: GrpcService.unary((request: Uint8Array, call: CallContext) =>
       onLeader(
         call,
         Effect.gen(function*() {
-          if (request.records.length > MAX_BATCH) {
-            return yield* GrpcStatus.invalidArgument(
-              `records: at most ${MAX_BATCH} per call, got ${request.records.length}`
-            )
+          // the fast path: every record valid and encoded as the registry reads it
+          const fast = RegistryBytes.validRecordCount(request)
+          const [bytes, count] = fast !== undefined ? [request, fast] : yield* canonicalRequest(request)
+          if (count > MAX_BATCH) {
+            return yield* GrpcStatus.invalidArgument(`records: at most ${MAX_BATCH} per call, got ${count}`)
           }
-          const records = yield* validate(request.records, (i) => `records[${i}]`)
-          if (records.length === 0) return { outcomes: [] }
-          return { outcomes: [...yield* writeErrors(node.record(records))] }
+          if (count === 0) return new Uint8Array()
+          return yield* writeErrors(node.recordBytes(bytes, count))
         }),
         (client) => client.recordOrders(request, forwardOptions)
       )
@@ -242,4 +259,4 @@ export const handlers = Effect.gen(function*() {
   }
 })
 
-export const layer = GrpcService.layer(RaftNodeServiceService, handlers)
+export const layer = GrpcService.layer(RaftNodeRawService, handlers)

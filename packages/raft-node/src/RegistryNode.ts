@@ -5,10 +5,9 @@
 // stop (unless RAFT_TRANSFER_ON_STOP=false). The client API (RaftNodeApi) and health
 // (RaftHealth) are built on this service.
 import type { OrderRecord } from "@trading/domain"
-import { OrderRegistry } from "@trading/domain"
+import { OrderRegistry, RegistryBytes } from "@trading/domain"
 import { GrpcClient } from "@trading/platform"
 import { ServerConfig } from "@trading/platform/ServerConfig"
-import { RaftNodeServiceService } from "@trading/proto/gen/trading/v1/raft_node"
 import {
   type Member,
   ReadResponse,
@@ -39,13 +38,17 @@ import { AddressBook, type MemberAddress } from "./AddressBook.js"
 import * as GrpcTransport from "./GrpcTransport.js"
 import * as Metrics from "./RaftMetrics.js"
 import { raftNodeConfig, type RaftNodeSettings } from "./RaftNodeConfig.js"
+import { RaftNodeRawService } from "./RaftNodeRawService.js"
 import * as RegistryStateMachine from "./RegistryStateMachine.js"
 
 export type WriteError = NotLeader | ProposalDropped | OutcomeUnknown | NodeStopped
 
+/** One call waiting for the group commit: its records as `RecordOrdersRequest` bytes. */
 interface Pending {
-  readonly records: ReadonlyArray<OrderRecord.OrderRecord>
-  readonly done: Deferred.Deferred<ReadonlyArray<RecordOutcome>, WriteError>
+  readonly request: Uint8Array
+  readonly count: number
+  /** Answered with the call's `RecordOrdersResponse` bytes. */
+  readonly done: Deferred.Deferred<Uint8Array, WriteError>
 }
 
 const MAX_IN_FLIGHT = 2
@@ -75,6 +78,12 @@ export interface RegistryNodeApi {
   readonly record: (
     records: ReadonlyArray<OrderRecord.OrderRecord>
   ) => Effect.Effect<ReadonlyArray<RecordOutcome>, WriteError>
+  /**
+   * The same for a batch already in the bytes it arrived in: `count` valid records as
+   * `RecordOrdersRequest` bytes (see `RegistryBytes.validRecordCount`), answered with the
+   * `RecordOrdersResponse` bytes, never decoded here.
+   */
+  readonly recordBytes: (request: Uint8Array, count: number) => Effect.Effect<Uint8Array, WriteError>
   readonly read: (orderId: string) => Effect.Effect<ReadResponse, NotLeader | NodeStopped>
   /** Leader only: adds (or re-announces) a member; returns once it is a voter. */
   readonly join: (member: MemberAddress) => Effect.Effect<ReadonlyArray<Member>, ChangeError>
@@ -85,17 +94,28 @@ export interface RegistryNodeApi {
   /** A client for another node's RaftNodeService, cached for the life of the service. */
   readonly clientFor: (
     grpcAddr: string
-  ) => Effect.Effect<GrpcClient.Client<typeof RaftNodeServiceService>, GrpcClient.GrpcClientError>
+  ) => Effect.Effect<GrpcClient.Client<typeof RaftNodeRawService>, GrpcClient.GrpcClientError>
   readonly checkSecret: (secret: string) => boolean
 }
 
 export class RegistryNode extends Context.Tag("@trading/raft-node/RegistryNode")<RegistryNode, RegistryNodeApi>() {}
 
-const decodeOutcomes = (result: Uint8Array) => {
-  const decoded = OrderRegistry.decodeResult(result)
+/** Each call's response bytes from the entry's result (the calls' records, in order). */
+const splitOutcomes = (result: Uint8Array, counts: ReadonlyArray<number>) => {
+  const split = RegistryBytes.splitResult(result, counts)
   // the state machine only ever answers what the node proposed after validation
-  if (Either.isLeft(decoded)) throw new Error(`registry refused a validated command: ${decoded.left.message}`)
-  return RecordOrdersResponse.decode(result.subarray(1)).outcomes
+  if (Either.isLeft(split)) throw new Error(`registry refused a validated command: ${split.left.message}`)
+  return split.right
+}
+
+const concat = (parts: ReadonlyArray<Uint8Array>, size: number) => {
+  const out = new Uint8Array(size)
+  let pos = 0
+  for (const part of parts) {
+    out.set(part, pos)
+    pos += part.length
+  }
+  return out
 }
 
 const make = Effect.gen(function*() {
@@ -184,21 +204,30 @@ const make = Effect.gen(function*() {
   // entries are proposed at once (the core pipelines them to the followers).
   const pending = yield* Queue.unbounded<Pending>()
   const inFlight = yield* Effect.makeSemaphore(MAX_IN_FLIGHT)
+  // The calls' requests concatenate into the entry's command (a message of one repeated
+  // field is the concatenation of its elements), and the entry's result splits back into
+  // the calls' responses: no record or outcome is decoded on the way.
   const proposeChunk = (chunk: ReadonlyArray<Pending>) =>
-    node.propose(RegistryStateMachine.ordersCommand(chunk.flatMap((p) => p.records))).pipe(
-      Effect.map(decodeOutcomes),
+    node.propose(
+      RegistryStateMachine.ordersRequestCommand(
+        concat(chunk.map((p) => p.request), chunk.reduce((n, p) => n + p.request.length, 0))
+      )
+    ).pipe(
+      Effect.map((result) => splitOutcomes(result, chunk.map((p) => p.count))),
       Metrics.timeCommit,
       Effect.exit,
       Effect.flatMap((exit) =>
-        Effect.forEach(chunk, (p, i) => {
-          if (Exit.isFailure(exit)) return Deferred.failCause(p.done, exit.cause)
-          const offset = chunk.slice(0, i).reduce((n, q) => n + q.records.length, 0)
-          return Deferred.succeed(p.done, exit.value.slice(offset, offset + p.records.length))
-        }, { discard: true })
+        Effect.forEach(chunk, (p, i) =>
+          Exit.isFailure(exit) ? Deferred.failCause(p.done, exit.cause) : Deferred.succeed(p.done, exit.value[i]!), {
+          discard: true
+        })
       ),
       Effect.ensuring(inFlight.release(1)),
       Effect.withSpan("registry.propose", {
-        attributes: { "orders.count": chunk.reduce((n, p) => n + p.records.length, 0) }
+        attributes: {
+          "orders.count": chunk.reduce((n, p) =>
+            n + p.count, 0)
+        }
       })
     )
   yield* Effect.gen(function*() {
@@ -220,7 +249,7 @@ const make = Effect.gen(function*() {
       let size = 0
       let permits = 1
       for (const p of taken) {
-        if (size + p.records.length > MAX_RECORDS_PER_ENTRY && chunk.length > 0) {
+        if (size + p.count > MAX_RECORDS_PER_ENTRY && chunk.length > 0) {
           if (permits === 0) yield* inFlight.take(1)
           permits = 0
           yield* Effect.forkIn(proposeChunk(chunk), scope)
@@ -228,19 +257,25 @@ const make = Effect.gen(function*() {
           size = 0
         }
         chunk.push(p)
-        size += p.records.length
+        size += p.count
       }
       if (permits === 0) yield* inFlight.take(1)
       yield* Effect.forkIn(proposeChunk(chunk), scope)
     }
   }).pipe(Effect.forkScoped)
 
-  const record = (records: ReadonlyArray<OrderRecord.OrderRecord>) =>
+  const recordBytes = (request: Uint8Array, count: number) =>
     Effect.gen(function*() {
-      const done = yield* Deferred.make<ReadonlyArray<RecordOutcome>, WriteError>()
-      yield* Queue.offer(pending, { records, done })
+      const done = yield* Deferred.make<Uint8Array, WriteError>()
+      yield* Queue.offer(pending, { request, count, done })
       return yield* Deferred.await(done)
-    }).pipe(Effect.withSpan("registry.record", { attributes: { "orders.count": records.length } }))
+    }).pipe(Effect.withSpan("registry.record", { attributes: { "orders.count": count } }))
+
+  const record = (records: ReadonlyArray<OrderRecord.OrderRecord>) =>
+    Effect.map(
+      recordBytes(OrderRegistry.encodeCommand(records), records.length),
+      (response) => RecordOrdersResponse.decode(response).outcomes
+    )
 
   const read = (orderId: string) =>
     Effect.map(node.read(RegistryStateMachine.readQuery(orderId)), (bytes) => ReadResponse.decode(bytes)).pipe(
@@ -280,7 +315,7 @@ const make = Effect.gen(function*() {
     }).pipe(Effect.withSpan("registry.leave", { attributes: { member: nodeId } }))
 
   const clientFor = yield* Effect.cachedFunction((grpcAddr: string) =>
-    GrpcClient.make(RaftNodeServiceService, {
+    GrpcClient.make(RaftNodeRawService, {
       address: grpcAddr,
       channelOptions: GrpcTransport.channelOptions
     }).pipe(Scope.extend(scope))
@@ -299,6 +334,7 @@ const make = Effect.gen(function*() {
     settings,
     self,
     record,
+    recordBytes,
     read,
     join,
     leave,

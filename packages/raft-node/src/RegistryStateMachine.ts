@@ -32,6 +32,9 @@ const tagged = (kind: number, body: Uint8Array): Uint8Array => {
 export const ordersCommand = (records: ReadonlyArray<OrderRecord.OrderRecord>): Uint8Array =>
   tagged(ORDERS, OrderRegistry.encodeCommand(records))
 
+/** The same command from `RecordOrdersRequest` bytes (the records already encoded). */
+export const ordersRequestCommand = (request: Uint8Array): Uint8Array => tagged(ORDERS, request)
+
 export const memberUpsertCommand = (member: MemberAddress): Uint8Array =>
   tagged(MEMBER_UPSERT, encoder.encode(JSON.stringify(member)))
 
