@@ -30,6 +30,9 @@ const produceOnly = process.argv.includes("--produce-only")
 
 interface Figures {
   readonly produced: number // msg/s
+  /** CPU of this process (all threads) per message: produce phase, batch-consume phase. */
+  readonly produceCpuUs: number
+  readonly consumeCpuUs: number
   readonly consumedBatch: number // msg/s
   readonly consumedEach: number // msg/s
   readonly p50: number // ms
@@ -65,10 +68,12 @@ const consumeRate = (topic: string, count: number, batch: boolean) =>
         return seen >= count ? Deferred.succeed(done, performance.now()) : Effect.void
       })
     const options = { group: unique("bench"), topics: [topic], concurrency: partitions, maxBatchSize: 5000 }
+    const cpu = process.cpuUsage()
     if (batch) yield* bus.consumeBatch(options, ({ records }) => note(records.length))
     else yield* bus.consume(options, () => note(1))
     const last = yield* Deferred.await(done)
-    return count / ((last - first) / 1000)
+    const used = process.cpuUsage(cpu)
+    return { rate: count / ((last - first) / 1000), cpuUs: (used.user + used.system) / count }
   }))
 
 const percentile = (sorted: ReadonlyArray<number>, p: number) =>
@@ -113,13 +118,26 @@ const once = (count: number, chunk: number, samples: number) =>
     yield* bus.ensureTopics([{ name: topic, partitions, deadLetter: false }])
     const records = makeRecords(topic, count)
     const started = performance.now()
+    const cpu = process.cpuUsage()
     for (let i = 0; i < count; i += chunk) yield* bus.produceBatch(records.slice(i, i + chunk))
+    const used = process.cpuUsage(cpu)
     const produced = count / ((performance.now() - started) / 1000)
-    if (produceOnly) return { produced, consumedBatch: 0, consumedEach: 0, p50: 0, p99: 0 } satisfies Figures
-    const consumedBatch = yield* consumeRate(topic, count, true)
-    const consumedEach = yield* consumeRate(topic, count, false)
+    const produceCpuUs = (used.user + used.system) / count
+    if (produceOnly) {
+      return { produced, produceCpuUs, consumeCpuUs: 0, consumedBatch: 0, consumedEach: 0, p50: 0, p99: 0 }
+    }
+    const consumed = yield* consumeRate(topic, count, true)
+    const consumedEach = (yield* consumeRate(topic, count, false)).rate
     const { p50, p99 } = yield* latency(samples)
-    return { produced, consumedBatch, consumedEach, p50, p99 } satisfies Figures
+    return {
+      produced,
+      produceCpuUs,
+      consumeCpuUs: consumed.cpuUs,
+      consumedBatch: consumed.rate,
+      consumedEach,
+      p50,
+      p99
+    } satisfies Figures
   })
 
 const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
@@ -131,9 +149,11 @@ const bench = <E>(name: string, layer: Layer.Layer<MessageBus, E>, count: number
       // a fresh bus per run: the embedded one keeps every record in memory
       const figures = yield* once(count, chunk, samples).pipe(Effect.provide(layer))
       console.error(
-        `${name} run ${run}: produce ${figures.produced.toFixed(0)}/s, consume batch ${
-          figures.consumedBatch.toFixed(0)
-        }/s, each ${figures.consumedEach.toFixed(0)}/s, p50 ${figures.p50.toFixed(2)} ms, p99 ${
+        `${name} run ${run}: produce ${figures.produced.toFixed(0)}/s (${
+          figures.produceCpuUs.toFixed(1)
+        } µs CPU/msg), consume batch ${figures.consumedBatch.toFixed(0)}/s (${
+          figures.consumeCpuUs.toFixed(1)
+        } µs CPU/msg), each ${figures.consumedEach.toFixed(0)}/s, p50 ${figures.p50.toFixed(2)} ms, p99 ${
           figures.p99.toFixed(2)
         } ms`
       )
@@ -143,6 +163,8 @@ const bench = <E>(name: string, layer: Layer.Layer<MessageBus, E>, count: number
       name,
       count,
       produced: median(results.map((r) => r.produced)),
+      produceCpuUs: median(results.map((r) => r.produceCpuUs)),
+      consumeCpuUs: median(results.map((r) => r.consumeCpuUs)),
       consumedBatch: median(results.map((r) => r.consumedBatch)),
       consumedEach: median(results.map((r) => r.consumedEach)),
       p50: median(results.map((r) => r.p50)),
@@ -173,14 +195,14 @@ const main = Effect.gen(function*() {
     `\nMessageBus benchmark: ${messageSize}-byte messages, ${partitions} partitions, median of ${runs} runs\n`
   )
   console.log(
-    "| implementation | messages | produce msg/s | consume msg/s (batch handler) | consume msg/s (per-record handler) | latency p50 ms | latency p99 ms |"
+    "| implementation | messages | produce msg/s | produce CPU µs/msg | consume msg/s (batch handler) | consume CPU µs/msg | consume msg/s (per-record handler) | latency p50 ms | latency p99 ms |"
   )
-  console.log("|---|---:|---:|---:|---:|---:|---:|")
+  console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
   for (const r of rows) {
     console.log(
-      `| ${r.name} | ${fmt(r.count)} | ${fmt(r.produced)} | ${fmt(r.consumedBatch)} | ${fmt(r.consumedEach)} | ${
-        r.p50.toFixed(2)
-      } | ${r.p99.toFixed(2)} |`
+      `| ${r.name} | ${fmt(r.count)} | ${fmt(r.produced)} | ${r.produceCpuUs.toFixed(1)} | ${fmt(r.consumedBatch)} | ${
+        r.consumeCpuUs.toFixed(1)
+      } | ${fmt(r.consumedEach)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} |`
     )
   }
 })

@@ -7,6 +7,8 @@ import type * as ConfigError from "effect/ConfigError"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
 import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -64,6 +66,21 @@ const toRecord = (topic: string, partition: number) => (message: KafkaMessage): 
   }
 }
 
+/** A batch being handled: the keeper heartbeats for it and interrupts it on a rebalance. */
+interface InFlight {
+  readonly payload: EachBatchPayload
+  readonly fiber: Fiber.RuntimeFiber<void>
+  readonly state: { abandoned: boolean }
+}
+
+/** The topics of a batch of records, without an array per call (batches are mostly one topic). */
+function* topicsOf(records: ReadonlyArray<OutgoingRecord>): Iterable<string> {
+  let previous: string | undefined
+  for (const record of records) {
+    if (record.topic !== previous) yield (previous = record.topic)
+  }
+}
+
 const isRebalancing = (error: unknown) =>
   error instanceof Error && (error as Error & { type?: string }).type === "REBALANCE_IN_PROGRESS"
 
@@ -107,10 +124,13 @@ export const make = (tuning: Partial<KafkaTuning> = {}) =>
     // (topics are created up front by ensureTopics) and fail at once with a clear error.
     // The partition counts also size produce requests.
     const partitionCounts = new Map<string, number>()
-    const requireTopics = (op: string, names: ReadonlyArray<string>) =>
+    const requireTopics = (op: string, names: Iterable<string>) =>
       Effect.suspend(() => {
-        const unknown = [...new Set(names)].filter((t) => !partitionCounts.has(t))
-        if (unknown.length === 0) return Effect.void
+        let unknown: Array<string> | undefined
+        for (const name of names) {
+          if (!partitionCounts.has(name) && !unknown?.includes(name)) (unknown ??= []).push(name)
+        }
+        if (unknown === undefined) return Effect.void
         return attempt("list topics", () => admin.listTopics()).pipe(
           Effect.flatMap((existing) => {
             const missing = unknown.filter((t) => !existing.includes(t))
@@ -128,7 +148,7 @@ export const make = (tuning: Partial<KafkaTuning> = {}) =>
     const limits = { maxPartitionBytes: settings.maxPartitionBytes, maxRequestBytes: settings.maxRequestBytes }
     const partitionCount = (topic: string) => partitionCounts.get(topic) ?? 1
     const sendAll = (records: ReadonlyArray<OutgoingRecord>) =>
-      Effect.zipRight(requireTopics("produce", records.map((r) => r.topic)), Traceparent.current).pipe(
+      Effect.zipRight(requireTopics("produce", topicsOf(records)), Traceparent.current).pipe(
         Effect.flatMap((traceparent) => {
           const requests = produceRequests(records, partitionCount, Option.getOrUndefined(traceparent), limits)
           return Effect.forEach(
@@ -145,14 +165,20 @@ export const make = (tuning: Partial<KafkaTuning> = {}) =>
           partition: first!.partition,
           offset: Number(first!.baseOffset ?? first!.offset)
         })),
-        Effect.withSpan("bus.produce", { kind: "producer", attributes: { "messaging.destination": record.topic } })
+        Effect.withSpan("bus.produce", {
+          kind: "producer",
+          attributes: { "messaging.destination": record.topic },
+          captureStackTrace: false
+        })
       ) as Effect.Effect<RecordMetadata, BusError>
 
     const produceBatch = (records: ReadonlyArray<OutgoingRecord>) =>
       (records.length === 0 ? Effect.void : Effect.asVoid(sendAll(records))).pipe(
         Effect.withSpan("bus.produceBatch", {
           kind: "producer",
-          attributes: { "messaging.batch.message_count": records.length }
+          attributes: { "messaging.batch.message_count": records.length },
+          // a stack trace per call costs more than building the request (and says little)
+          captureStackTrace: false
         })
       )
 
@@ -247,6 +273,7 @@ export const make = (tuning: Partial<KafkaTuning> = {}) =>
         const handlers = yield* FiberSet.make<void, never>()
         const runFork = yield* FiberSet.runtime(handlers)<R>()
         const heartbeatEvery = Duration.millis(settings.heartbeatInterval)
+        const firstRetryDelay = Delivery.firstRetryDelay(options)
 
         const consumer = kafka.consumer({
           groupId: options.group,
@@ -256,7 +283,8 @@ export const make = (tuning: Partial<KafkaTuning> = {}) =>
           maxWaitTimeInMs: settings.maxWaitTimeInMs,
           allowAutoTopicCreation: false
         })
-        const touch = () => Runtime.runSync(runtime)(status.touch)
+        // kafkajs events arrive outside any fiber: note the activity without running an effect
+        const touch = () => status.unsafeTouch(Date.now())
         consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
           const assignments: Array<TopicPartition> = []
           for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
@@ -276,47 +304,59 @@ export const make = (tuning: Partial<KafkaTuning> = {}) =>
           )
         })
 
-        const processBatch = (payload: EachBatchPayload) =>
-          Effect.gen(function*() {
+        // Batches being handled. One keeper fiber per consumer heartbeats while any batch is in
+        // hand (kafkajs itself only heartbeats between batches) and gives them all back on a
+        // rebalance: per batch this costs a Set entry, where a heartbeat loop raced against each
+        // batch cost about 90 µs of forks, timers and interruptions (ADR 0024).
+        const inFlight = new Set<InFlight>()
+        const keeper = Effect.gen(function*() {
+          for (;;) {
+            yield* Effect.sleep(heartbeatEvery)
+            const batches = [...inFlight]
+            if (batches.length === 0) continue
+            const beat = yield* Effect.either(attempt("heartbeat", () => batches[0]!.payload.heartbeat()))
+            if (Either.isLeft(beat)) {
+              if (isRebalancing(beat.left.cause)) {
+                // a rebalance while handlers run (or retry): give the batches back; their
+                // unresolved records are fetched again by whoever owns the partitions next
+                for (const batch of batches) {
+                  batch.state.abandoned = true
+                  yield* Fiber.interruptFork(batch.fiber)
+                }
+              } else yield* Effect.logDebug("heartbeat failed", beat.left)
+            }
+            yield* status.touch
+          }
+        })
+        // forked before the consumer connects, so it outlives `leave` (scopes close in reverse):
+        // handlers draining at shutdown keep the membership alive
+        yield* Effect.forkScoped(keeper)
+
+        const eachBatch = (payload: EachBatchPayload) =>
+          new Promise<void>((resolve) => {
             const { batch } = payload
             const records = batch.messages.map(toRecord(batch.topic, batch.partition))
-            // a rebalance while a handler retries: give the batch back (unresolved records are fetched again)
-            const abandon = yield* Deferred.make<void>()
             const state = { abandoned: false }
             const ctx: Delivery.DeliveryContext = {
               group: options.group,
               retry,
-              firstRetryDelay: Delivery.firstRetryDelay(options),
+              firstRetryDelay,
               deadLetter: (record, poison) => deadLetter(record, poison, options.group),
               processed: (record) => Effect.sync(() => payload.resolveOffset(String(record.offset))),
               stopping: () => state.abandoned || !payload.isRunning() || payload.isStale()
             }
-            const heartbeat = attempt("heartbeat", () => payload.heartbeat()).pipe(
-              Effect.catchAll((error) =>
-                isRebalancing(error.cause)
-                  ? Effect.zipRight(
-                    Effect.sync(() => {
-                      state.abandoned = true
-                    }),
-                    Deferred.succeed(abandon, undefined)
-                  )
-                  : Effect.logDebug("heartbeat failed", error)
-              ),
-              Effect.zipRight(status.touch),
-              Effect.delay(heartbeatEvery),
-              Effect.forever
-            )
-            yield* Effect.raceFirst(run(batch, records, ctx), Deferred.await(abandon)).pipe(
-              Effect.zipLeft(status.touch),
-              Effect.raceFirst(Effect.zipRight(heartbeat, Effect.never))
-            )
-          })
-
-        const eachBatch = (payload: EachBatchPayload) =>
-          new Promise<void>((resolve) => {
             // never reject: failures are handled inside; an interrupted batch simply resolves
             // with its unprocessed records unresolved, so they are fetched (and delivered) again
-            runFork(processBatch(payload)).addObserver(() => resolve())
+            const entry: InFlight = {
+              payload,
+              state,
+              fiber: runFork(Effect.zipLeft(run(batch, records, ctx), status.touch))
+            }
+            inFlight.add(entry)
+            entry.fiber.addObserver(() => {
+              inFlight.delete(entry)
+              resolve()
+            })
           })
 
         const leave = Effect.gen(function*() {

@@ -16,6 +16,8 @@ export interface StatusTracker {
   readonly setState: (state: ConsumerState, failure?: string) => Effect.Effect<void>
   readonly setAssignments: (assignments: ReadonlyArray<TopicPartition>) => Effect.Effect<void>
   readonly touch: Effect.Effect<void>
+  /** `touch` for callbacks outside any fiber (kafkajs events), with the caller's clock reading. */
+  readonly unsafeTouch: (nowMillis: number) => void
 }
 
 export const make = (group: string): Effect.Effect<StatusTracker> =>
@@ -38,6 +40,9 @@ export const make = (group: string): Effect.Effect<StatusTracker> =>
         })),
       touch: Effect.map(Clock.currentTimeMillis, (now) => {
         activity.at = now
-      })
+      }),
+      unsafeTouch: (now) => {
+        activity.at = now
+      }
     }
   })

@@ -149,10 +149,15 @@ export const deliverBatch = <E, R>(
     const first = records[0]!
     const last = records[records.length - 1]!
     // a batch mixes traces: link them instead of picking one parent
+    // (records of one publish share its traceparent: each run of equal values is parsed once)
     const links: Array<Tracer.SpanLink> = []
+    let previous: string | undefined
     for (const record of records) {
       if (links.length >= maxLinks) break
-      const parent = Traceparent.parse(record.headers[Traceparent.headerName])
+      const value = record.headers[Traceparent.headerName]
+      if (value === previous) continue
+      previous = value
+      const parent = Traceparent.parse(value)
       if (Option.isSome(parent)) links.push({ _tag: "SpanLink", span: parent.value, attributes: {} })
     }
     const where = {

@@ -118,7 +118,6 @@ export const produceRequests = (
       headerBytes = headersSize(headers)
     }
     const value = asBuffer(record.value)
-    // the partition only sizes the request: kafkajs's own partitioner places the record
     const count = partitionCount(record.topic)
     const partition = record.partition ?? (key === null ? roundRobin++ % count : (hash & 0x7fffffff) % count)
     const bytes = recordSize(key === null ? null : key.length, value.length, headerBytes)
@@ -142,9 +141,11 @@ export const produceRequests = (
     slots[partition] = inSlot + added
     total += added
 
-    const message: Message = record.partition === undefined
+    // a keyed record carries the partition its key hashes to, so kafkajs's partitioner does not
+    // hash the key again (the same murmur2, ADR 0024); keyless ones keep kafkajs's round-robin
+    const message: Message = record.partition === undefined && key === null
       ? { key, value, headers }
-      : { key, value, headers, partition: record.partition }
+      : { key, value, headers, partition }
     const list = byTopic.get(record.topic)
     if (list === undefined) byTopic.set(record.topic, [message])
     else list.push(message)
