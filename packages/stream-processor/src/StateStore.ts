@@ -3,9 +3,16 @@
 // transaction (WAL, synchronous FULL). The state therefore always matches its offset: on
 // restart, records below the stored offset are already reflected in the state and are
 // skipped; records from it on are applied to exactly that state. See ADR 0070.
-import * as SqlClient from "@effect/sql/SqlClient"
-import type { SqlError } from "@effect/sql/SqlError"
+//
+// The store talks to better-sqlite3 directly (ADR 0073): a save is one prepared-statement
+// transaction, about 30 µs of CPU plus the fsync, where the same statements through
+// @effect/sql cost about 300 µs (a span, a statement compilation, a prepare-cache lookup and
+// a connection acquisition per statement, BEGIN and COMMIT prepared anew each time). The
+// calls are synchronous like every better-sqlite3 call; each is wrapped in Effect.try so
+// failures stay typed `SqlError`s.
+import { SqlError } from "@effect/sql/SqlError"
 import * as Strategy from "@trading/domain/Strategy"
+import Database from "better-sqlite3"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
@@ -19,22 +26,43 @@ export interface PartitionState {
   readonly symbols: ReadonlyMap<string, Strategy.SymbolState>
 }
 
+/** One partition's part of a save: its new next offset and the states of the symbols that changed. */
+export interface PartitionUpdate {
+  readonly partition: number
+  readonly nextOffset: number
+  readonly changed: Iterable<Strategy.SymbolState>
+}
+
 export class CorruptState extends Data.TaggedError("CorruptState")<{ readonly reason: string }> {
   override get message(): string {
     return `stream-processor state store is corrupt: ${this.reason}`
   }
 }
 
+/** The open SQLite file of PROCESSOR_STATE_FILE (one connection, owned by the store). */
+export class StateDatabase extends Context.Tag("@trading/stream-processor/StateDatabase")<
+  StateDatabase,
+  Database.Database
+>() {}
+
+/** Opens `filename` (created if missing) for the layer's lifetime. */
+export const layerDatabase = (filename: string): Layer.Layer<StateDatabase, SqlError> =>
+  Layer.scoped(
+    StateDatabase,
+    Effect.acquireRelease(
+      Effect.try({
+        try: () => new Database(filename),
+        catch: (cause) => new SqlError({ cause, message: `cannot open the state file ${filename}` })
+      }),
+      (db) => Effect.sync(() => db.close())
+    )
+  )
+
 export class StateStore extends Context.Tag("@trading/stream-processor/StateStore")<StateStore, {
   /** Everything stored for `topic`, by partition. */
   readonly load: (topic: string) => Effect.Effect<ReadonlyMap<number, PartitionState>, SqlError | CorruptState>
-  /** Atomically: the changed symbols' states and the partition's next offset. */
-  readonly save: (
-    topic: string,
-    partition: number,
-    nextOffset: number,
-    changed: ReadonlyArray<Strategy.SymbolState>
-  ) => Effect.Effect<void, SqlError>
+  /** Atomically, for every partition given: the changed symbols' states and the next offset. */
+  readonly save: (topic: string, updates: ReadonlyArray<PartitionUpdate>) => Effect.Effect<void, SqlError>
 }>() {}
 
 const migrations: ReadonlyArray<ReadonlyArray<string>> = [
@@ -55,30 +83,53 @@ const migrations: ReadonlyArray<ReadonlyArray<string>> = [
   ]
 ]
 
-const migrate = (sql: SqlClient.SqlClient) =>
-  Effect.gen(function*() {
-    const [row] = yield* sql<{ user_version: number }>`PRAGMA user_version`
-    for (let version = row?.user_version ?? 0; version < migrations.length; version++) {
-      yield* Effect.forEach(migrations[version]!, (statement) => sql.unsafe(statement), { discard: true }).pipe(
-        Effect.zipRight(sql.unsafe(`PRAGMA user_version = ${version + 1}`)),
-        sql.withTransaction
-      )
+const run = <A>(message: string, f: () => A) =>
+  Effect.try({ try: f, catch: (cause) => new SqlError({ cause, message: `${message}: ${String(cause)}` }) })
+
+export const make = Effect.gen(function*() {
+  const db = yield* StateDatabase
+  yield* run("configuring the state file", () => {
+    db.pragma("journal_mode = WAL")
+    // every commit durable before the Kafka offset that depends on it is committed
+    db.pragma("synchronous = FULL")
+  })
+  yield* run("migrating the state file", () => {
+    const version = db.pragma("user_version", { simple: true }) as number
+    for (let v = version; v < migrations.length; v++) {
+      db.transaction(() => {
+        for (const statement of migrations[v]!) db.exec(statement)
+        db.pragma(`user_version = ${v + 1}`)
+      })()
     }
   })
 
-export const make = Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
-  // every commit durable before the Kafka offset that depends on it is committed
-  yield* sql.unsafe("PRAGMA journal_mode = WAL")
-  yield* sql.unsafe("PRAGMA synchronous = FULL")
-  yield* migrate(sql)
+  const selectOffsets = db.prepare("SELECT partition, next_offset FROM partition_offset WHERE topic = ?")
+  const selectStates = db.prepare("SELECT partition, symbol, snapshot FROM symbol_state WHERE topic = ?")
+  const upsertState = db.prepare(
+    `INSERT INTO symbol_state (topic, partition, symbol, snapshot) VALUES (?, ?, ?, ?)
+     ON CONFLICT (topic, partition, symbol) DO UPDATE SET snapshot = excluded.snapshot`
+  )
+  const upsertOffset = db.prepare(
+    `INSERT INTO partition_offset (topic, partition, next_offset) VALUES (?, ?, ?)
+     ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset`
+  )
+  const saveAll = db.transaction((topic: string, updates: ReadonlyArray<PartitionUpdate>) => {
+    for (const { changed, nextOffset, partition } of updates) {
+      for (const state of changed) upsertState.run(topic, partition, state.symbol, Strategy.snapshot(state))
+      upsertOffset.run(topic, partition, nextOffset)
+    }
+  })
 
   const load = (topic: string) =>
     Effect.gen(function*() {
-      const offsets = yield* sql<{ partition: number; next_offset: number }>`
-        SELECT partition, next_offset FROM partition_offset WHERE topic = ${topic}`
-      const rows = yield* sql<{ partition: number; symbol: string; snapshot: Uint8Array }>`
-        SELECT partition, symbol, snapshot FROM symbol_state WHERE topic = ${topic}`
+      const offsets = yield* run(
+        "reading offsets",
+        () => selectOffsets.all(topic) as Array<{ partition: number; next_offset: number }>
+      )
+      const rows = yield* run(
+        "reading states",
+        () => selectStates.all(topic) as Array<{ partition: number; symbol: string; snapshot: Uint8Array }>
+      )
       const symbols = new Map<number, Map<string, Strategy.SymbolState>>()
       for (const row of rows) {
         const state = Strategy.restore(new Uint8Array(row.snapshot))
@@ -96,20 +147,12 @@ export const make = Effect.gen(function*() {
       return result as ReadonlyMap<number, PartitionState>
     })
 
-  const save = (topic: string, partition: number, nextOffset: number, changed: ReadonlyArray<Strategy.SymbolState>) =>
-    Effect.gen(function*() {
-      for (const state of changed) {
-        yield* sql`
-          INSERT INTO symbol_state (topic, partition, symbol, snapshot)
-          VALUES (${topic}, ${partition}, ${state.symbol}, ${Strategy.snapshot(state)})
-          ON CONFLICT (topic, partition, symbol) DO UPDATE SET snapshot = excluded.snapshot`
-      }
-      yield* sql`
-        INSERT INTO partition_offset (topic, partition, next_offset) VALUES (${topic}, ${partition}, ${nextOffset})
-        ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset`
-    }).pipe(
-      sql.withTransaction,
-      Effect.withSpan("StateStore.save", { attributes: { partition, nextOffset, symbols: changed.length } })
+  const save = (topic: string, updates: ReadonlyArray<PartitionUpdate>) =>
+    run("saving the processor state", () => saveAll(topic, updates)).pipe(
+      Effect.withSpan("StateStore.save", {
+        attributes: { partitions: updates.map((u) => `${u.partition}:${u.nextOffset}`).join(",") },
+        captureStackTrace: false
+      })
     )
 
   return StateStore.of({ load, save })

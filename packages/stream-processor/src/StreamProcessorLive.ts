@@ -3,7 +3,6 @@
 // server drains first, then the consumer finishes its batch, commits and leaves the group,
 // then the store closes. It needs a MessageBus: `main.ts` provides Kafka (or the embedded
 // bus by MESSAGE_BUS), the all-in-one process shares its own.
-import { SqliteClient } from "@effect/sql-sqlite-node"
 import { BusSelection, KafkaBus, MessageBus } from "@trading/bus"
 import { GrpcServer, Health } from "@trading/platform"
 import * as Effect from "effect/Effect"
@@ -39,7 +38,7 @@ export const TopicsLive = Layer.scopedDiscard(Effect.gen(function*() {
 export const SqliteLive = Layer.unwrapEffect(Effect.gen(function*() {
   const { stateFile } = yield* ProcessorConfig
   yield* Effect.sync(() => mkdirSync(dirname(stateFile), { recursive: true }))
-  return SqliteClient.layer({ filename: stateFile })
+  return StateStore.layerDatabase(stateFile)
 }))
 
 /** The processor core (state store + strategy path), without consumer or gRPC. */
