@@ -29,16 +29,31 @@ const asciiTick = Arb.tick.chain((tick) =>
 )
 
 /** Raw field values a foreign producer could send, valid or not. */
-const rawTick: fc.Arbitrary<ProtoTick> = fc.record({
+const raw = {
   schemaVersion: fc.oneof(fc.constant(1), fc.nat(3), fc.constant(0xffff_ffff)),
   tickId: fc.oneof(Arb.id, fc.string({ maxLength: 130 }), fc.constant("")),
   symbol: fc.oneof(Arb.symbol, fc.string({ maxLength: 14 })),
   priceMicros: fc.oneof(Arb.positive, fc.integer({ min: -5, max: 5 }), fc.maxSafeInteger()),
   size: fc.oneof(Arb.positive, fc.integer({ min: -5, max: 5 })),
-  observedAtUnixMs: fc.oneof(Arb.unixMs, fc.maxSafeInteger()),
+  observedAtUnixMs: fc.oneof(Arb.unixMs, fc.constantFrom(946_684_799_999, 4_102_444_800_000), fc.maxSafeInteger()),
   sequence: fc.oneof(fc.maxSafeNat(), fc.constant(0)),
-  source: fc.oneof(fc.constant("synthetic"), Arb.label, fc.string({ maxLength: 140 }), fc.constant(""))
-})
+  source: fc.oneof(
+    fc.constant("synthetic"),
+    Arb.label,
+    fc.string({ maxLength: 140 }),
+    fc.constant(""),
+    // around the 128-character limit
+    fc.stringOf(fc.constantFrom("a", " ", "~"), { minLength: 127, maxLength: 130 })
+  )
+}
+
+/** A canonical valid tick with one field replaced by a raw value, or any raw fields at all. */
+const rawTick: fc.Arbitrary<ProtoTick> = fc.oneof(
+  ...Object.entries(raw).map(([field, values]) =>
+    fc.tuple(asciiTick, values as fc.Arbitrary<unknown>).map(([tick, value]) => ({ ...tick, [field]: value }))
+  ),
+  fc.record(raw)
+)
 
 /** The domain's answer and the fast path's: the fast path is either silent or the same tick. */
 const agree = (bytes: Uint8Array) => {
