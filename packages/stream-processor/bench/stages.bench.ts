@@ -77,6 +77,10 @@ const healthy = async (port: number) => {
 
 const profileEnv = (name: string): Record<string, string> => {
   if (PERF.includes(name)) return { NODE_OPTIONS: "--perf-basic-prof" }
+  // a script of your own that records memory figures (e.g. process.memoryUsage() to $MEM_LOG)
+  if (process.env.MEM_PROBE !== undefined) {
+    return { NODE_OPTIONS: `--import=${process.env.MEM_PROBE}`, MEM_LOG: join(tmpdir(), `stages-mem-${name}.jsonl`) }
+  }
   if (!PROFILE.includes(name)) return {}
   const dir = join(tmpdir(), `stages-prof-${name}`)
   mkdirSync(dir, { recursive: true })

@@ -21,7 +21,7 @@
 // request and stores all their states and offsets in one transaction, then releases their
 // handlers. Each partition's state still moves only with the offsets it covers; a batch is
 // applied to the state its handler saw, and a partition never has two batches in flight (the
-// bus hands out one batch per partition at a time).
+// bus hands out one batch per partition at a time). See ADR 0075.
 import type { SqlError } from "@effect/sql/SqlError"
 import type { OutgoingRecord, RecordBatch } from "@trading/bus"
 import { MessageBus, PoisonMessage } from "@trading/bus"
