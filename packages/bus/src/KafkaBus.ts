@@ -51,9 +51,12 @@ const headerText = (value: IHeaders[string]): string | undefined => {
 
 const toRecord = (topic: string, partition: number) => (message: KafkaMessage): ConsumedRecord => {
   const headers: Record<string, string> = {}
-  for (const [name, value] of Object.entries(message.headers ?? {})) {
-    const text = headerText(value)
-    if (text !== undefined) headers[name] = text
+  const raw = message.headers
+  if (raw !== undefined) {
+    for (const name in raw) {
+      const text = headerText(raw[name])
+      if (text !== undefined) headers[name] = text
+    }
   }
   return {
     topic,

@@ -75,7 +75,15 @@ const healthy = async (port: number) => {
   }
 }
 
+/** Extra node options for both services (`SERVICE_NODE_OPTIONS=--max-old-space-size=96`), to compare heap settings. */
+const extraOptions = process.env.SERVICE_NODE_OPTIONS ?? ""
+
 const profileEnv = (name: string): Record<string, string> => {
+  const env = profileEnvOf(name)
+  return extraOptions === "" ? env : { ...env, NODE_OPTIONS: `${env.NODE_OPTIONS ?? ""} ${extraOptions}`.trim() }
+}
+
+const profileEnvOf = (name: string): Record<string, string> => {
   if (PERF.includes(name)) return { NODE_OPTIONS: "--perf-basic-prof" }
   // a script of your own that records memory figures (e.g. process.memoryUsage() to $MEM_LOG)
   if (process.env.MEM_PROBE !== undefined) {

@@ -111,10 +111,10 @@ export const produceRequests = (
     let headers = shared
     let headerBytes = sharedSize
     if (record.headers !== undefined) {
-      headers = { ...record.headers }
-      if (traceBytes !== undefined && headers[Traceparent.headerName] === undefined) {
-        headers[Traceparent.headerName] = traceBytes
-      }
+      // kafkajs only reads the headers: copy them only to add the call's traceparent
+      if (traceBytes !== undefined && record.headers[Traceparent.headerName] === undefined) {
+        headers = { ...record.headers, [Traceparent.headerName]: traceBytes }
+      } else headers = record.headers
       headerBytes = headersSize(headers)
     }
     const value = asBuffer(record.value)

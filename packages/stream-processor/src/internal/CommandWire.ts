@@ -28,24 +28,29 @@ const numberFieldLength = (n: number): number =>
   n === 0 ? 0 : n > 0 && Number.isSafeInteger(n) ? 1 + varintLength(n) : -1
 
 const commandLength = (c: OrderCommand.OrderCommand): number => {
-  const parts = [
-    numberFieldLength(c.schemaVersion),
-    stringFieldLength(c.commandId),
-    stringFieldLength(c.orderId),
-    stringFieldLength(c.symbol),
-    numberFieldLength(SIDE[c.side]),
-    numberFieldLength(c.quantity),
-    numberFieldLength(c.limitPriceMicros),
-    numberFieldLength(c.createdAtUnixMs),
-    stringFieldLength(c.sourceTickId),
-    stringFieldLength(c.strategy)
-  ]
   let total = 0
-  for (const part of parts) {
-    if (part < 0) return -1
-    total += part
-  }
-  return total
+  let part = 0
+  // any -1 (a field the fast writer does not handle) makes the command's length -1
+  if ((part = numberFieldLength(c.schemaVersion)) < 0) return -1
+  total += part
+  if ((part = stringFieldLength(c.commandId)) < 0) return -1
+  total += part
+  if ((part = stringFieldLength(c.orderId)) < 0) return -1
+  total += part
+  if ((part = stringFieldLength(c.symbol)) < 0) return -1
+  total += part
+  if ((part = numberFieldLength(SIDE[c.side])) < 0) return -1
+  total += part
+  if ((part = numberFieldLength(c.quantity)) < 0) return -1
+  total += part
+  if ((part = numberFieldLength(c.limitPriceMicros)) < 0) return -1
+  total += part
+  if ((part = numberFieldLength(c.createdAtUnixMs)) < 0) return -1
+  total += part
+  if ((part = stringFieldLength(c.sourceTickId)) < 0) return -1
+  total += part
+  if ((part = stringFieldLength(c.strategy)) < 0) return -1
+  return total + part
 }
 
 const writeVarint = (buf: Uint8Array, pos: number, n: number): number => {
