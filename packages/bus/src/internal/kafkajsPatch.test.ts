@@ -1,6 +1,8 @@
 // The kafkajs patch (patches/kafkajs@2.2.4.patch, ADR 0025) writes a produce request's record
-// batches in one pass; its bytes must be exactly what kafkajs 2.2.4 writes with its own Record
-// and RecordBatch encoders, which the patch leaves in place for everything else.
+// batches in one pass, and decodes fetched records without per-record Long arithmetic; the
+// bytes must be exactly what kafkajs 2.2.4 writes with its own Record and RecordBatch
+// encoders (left in place for everything else), and the decoded records what its own record
+// decoder returned (its code is repeated below as the reference).
 import { afterEach, describe, expect, it, vi } from "@effect/vitest"
 import * as fc from "effect/FastCheck"
 import { createRequire } from "node:module"
@@ -22,6 +24,61 @@ const { RecordBatch } = require("kafkajs/src/protocol/recordBatch/v0") as {
 }
 const produceV3 = require("kafkajs/src/protocol/requests/produce/v3/request") as (options: object) => {
   encode(): Promise<Encoder>
+}
+type Decoder = { readonly offset: number }
+const Decoder = require("kafkajs/src/protocol/decoder") as new(buffer: Buffer) => Decoder
+const HeaderDecoder = require("kafkajs/src/protocol/recordBatch/header/v0/decoder") as (
+  d: Decoder
+) => { key: string; value: Buffer | null }
+const decodeRecord = require("kafkajs/src/protocol/recordBatch/record/v0/decoder") as (
+  d: Decoder,
+  context: object
+) => Record<string, unknown>
+
+/** kafkajs 2.2.4's record decoder, as published. */
+const referenceDecode = (decoder: Decoder & Record<string, (...args: Array<unknown>) => unknown>, batchContext: {
+  firstOffset: string
+  firstTimestamp: string
+  magicByte: number
+  isControlBatch?: boolean
+  timestampType: number
+  maxTimestamp: string
+}) => {
+  const { firstOffset, firstTimestamp, isControlBatch = false, magicByte, maxTimestamp, timestampType } = batchContext
+  const attributes = decoder.readInt8!()
+  const timestampDelta = decoder.readVarLong!()
+  const timestamp = timestampType === 1 && maxTimestamp
+    ? maxTimestamp
+    : (Long.fromValue(firstTimestamp as unknown as number) as { add(x: unknown): { toString(): string } }).add(
+      timestampDelta
+    ).toString()
+  const offsetDelta = decoder.readVarInt!()
+  const offset = (Long.fromValue(firstOffset as unknown as number) as { add(x: unknown): { toString(): string } })
+    .add(offsetDelta).toString()
+  const key = decoder.readVarIntBytes!()
+  const value = decoder.readVarIntBytes!()
+  const headers = (decoder.readVarIntArray!(HeaderDecoder) as Array<{ key: string; value: unknown }>).reduce(
+    (obj: Record<string, unknown>, { key, value }) => ({
+      ...obj,
+      [key]: obj[key] === undefined
+        ? value
+        : Array.isArray(obj[key])
+        ? (obj[key] as Array<unknown>).concat([value])
+        : [obj[key], value]
+    }),
+    {}
+  )
+  return {
+    magicByte,
+    attributes,
+    timestamp,
+    offset,
+    key,
+    value,
+    headers,
+    isControlRecord: isControlBatch,
+    batchContext
+  }
 }
 
 type Bytes = string | Buffer | null | undefined
@@ -111,6 +168,47 @@ describe("kafkajs produce patch", () => {
         }
       ),
       { numRuns: 300 }
+    )
+  })
+})
+
+describe("kafkajs record decoder patch", () => {
+  it("decodes what kafkajs's own decoder decodes", () => {
+    const decimal = fc.oneof(
+      fc.nat().map(String),
+      fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }).map(String),
+      fc.constantFrom("-1", "0", "9007199254740991", "9007199254740992")
+    )
+    // header names that repeat (array values are sent as repeated headers) or are "__proto__"
+    const headers = fc.dictionary(
+      fc.oneof(fc.string({ minLength: 1, maxLength: 8 }), fc.constantFrom("a", "__proto__")),
+      fc.oneof(headerValue, fc.array(headerValue, { maxLength: 3 }))
+    )
+    fc.assert(
+      fc.property(
+        bytes,
+        bytes,
+        headers,
+        fc.integer({ min: 0, max: 2_000_000 }),
+        fc.oneof(fc.constant(0), fc.integer({ min: -100, max: 100 }), fc.integer({ min: -(2 ** 40), max: 2 ** 40 })),
+        decimal,
+        decimal,
+        fc.constantFrom(0, 1),
+        (key, value, headers, offsetDelta, timestampDelta, firstOffset, firstTimestamp, timestampType) => {
+          const record = Record({ key, value, headers, offsetDelta, timestampDelta: Long.fromValue(timestampDelta) })
+          // the record's body, after its length (what kafkajs's batch decoder hands the record decoder)
+          const encoded = (new Decoder(record.buffer) as unknown as { readVarIntBytes(): Buffer }).readVarIntBytes()
+          const context = { firstOffset, firstTimestamp, magicByte: 2, timestampType, maxTimestamp: "1760000000999" }
+          const decoded = decodeRecord(new Decoder(encoded), context)
+          const expected = referenceDecode(
+            new Decoder(encoded) as unknown as Decoder & Record<string, (...args: Array<unknown>) => unknown>,
+            context
+          )
+          expect(decoded).toEqual(expected)
+          expect(Object.keys(decoded.headers as object)).toEqual(Object.keys(expected.headers))
+        }
+      ),
+      { numRuns: 1000 }
     )
   })
 })
