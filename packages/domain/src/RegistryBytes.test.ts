@@ -1,6 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { RecordOrdersRequest, RecordOrdersResponse } from "@trading/proto/gen/trading/v1/raft_node"
 import * as Either from "effect/Either"
+import * as fc from "effect/FastCheck"
+import * as Arb from "./internal/arbitraries.js"
 import * as OrderRecord from "./OrderRecord.js"
 import * as OrderRegistry from "./OrderRegistry.js"
 import * as RegistryBytes from "./RegistryBytes.js"
@@ -53,5 +55,49 @@ describe("RegistryBytes", () => {
     expect(Either.isLeft(RegistryBytes.splitResult(result, [3]))).toBe(true) // fewer outcomes than counted
     expect(Either.isLeft(RegistryBytes.splitResult(result, [1]))).toBe(true) // more outcomes than counted
     expect(Either.isLeft(RegistryBytes.splitResult(result.subarray(0, result.length - 2), [2]))).toBe(true)
+  })
+})
+
+describe("RegistryBytes for clients", () => {
+  const outcome = fc.record({
+    record: Arb.orderRecord,
+    created: fc.boolean(),
+    index: fc.oneof(fc.integer({ min: 0, max: 1_000_000 }), fc.maxSafeNat()),
+    tooOld: fc.boolean()
+  })
+
+  it("encodeRequest writes what the generated encoder writes", () => {
+    fc.assert(fc.property(fc.array(Arb.orderRecord, { maxLength: 20 }), (records) => {
+      expect(RegistryBytes.encodeRequest(records)).toEqual(
+        RecordOrdersRequest.encode({ records: records.map(OrderRecord.toProto) }).finish()
+      )
+    }))
+  })
+
+  it("decodeResponse reads what the generated decoder and outcomeFromProto read", () => {
+    fc.assert(fc.property(fc.array(outcome, { maxLength: 20 }), (outcomes) => {
+      const bytes = RecordOrdersResponse.encode({ outcomes: outcomes.map(OrderRecord.outcomeToProto) }).finish()
+      const slow = Either.all(RecordOrdersResponse.decode(bytes).outcomes.map(OrderRecord.outcomeFromProto))
+      expect(RegistryBytes.decodeResponse(bytes)).toEqual(slow)
+      expect(Either.isRight(slow)).toBe(true)
+    }))
+  })
+
+  it("decodeResponse takes the generated decoder off the fast path, and names what is invalid", () => {
+    const valid = { record: record("a"), created: true, index: 7, tooOld: false }
+    // fields out of order and an unknown field: still the same outcome
+    const proto = OrderRecord.outcomeToProto(valid)
+    const recordBytes = RecordOrdersResponse.encode({ outcomes: [proto] }).finish()
+    const inner = recordBytes.subarray(2) // the outcome message (one byte tag, one byte length)
+    const shuffled = new Uint8Array([0x18, 0x07, ...inner, 0xf8, 0x01, 0x01])
+    const wrapped = new Uint8Array([0x0a, shuffled.length, ...shuffled])
+    expect(RegistryBytes.decodeResponse(wrapped)).toEqual(Either.right([valid]))
+    // an invalid record (empty order id) is refused with the field named
+    const invalid = RecordOrdersResponse.encode({
+      outcomes: [{ ...proto, record: { ...proto.record!, orderId: "" } }]
+    }).finish()
+    const refused = RegistryBytes.decodeResponse(invalid)
+    expect(Either.isLeft(refused) && refused.left.message).toMatch(/order_id/)
+    expect(Either.isLeft(RegistryBytes.decodeResponse(new Uint8Array([0x0a, 0x05, 0x01])))).toBe(true)
   })
 })

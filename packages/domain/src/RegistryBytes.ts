@@ -8,8 +8,18 @@
 // Both rest on a protobuf property: a message made of one repeated field is the
 // concatenation of that field's encodings, so calls' requests concatenate into one request
 // and an entry's response splits into the calls' responses at field boundaries.
+//
+// A client on a hot path (the order-executor's raft client) has the same costs on its side:
+// `encodeRequest` and `decodeResponse` write and read these messages directly.
+import { RecordOrdersResponse } from "@trading/proto/gen/trading/v1/raft_node"
 import * as Either from "effect/Either"
+import type { DecodeError } from "./DecodeError.js"
+import { MalformedPayload } from "./DecodeError.js"
+import * as Canonical from "./internal/canonicalRecord.js"
+import * as W from "./internal/protoWriter.js"
 import * as Scan from "./internal/recordScan.js"
+import * as RegistryWire from "./internal/registryWire.js"
+import * as OrderRecord from "./OrderRecord.js"
 import { CommandRejected } from "./OrderRegistry.js"
 
 const RESULT_OK = 0
@@ -74,4 +84,114 @@ export const splitResult = (
     return Either.left(new CommandRejected({ message: "corrupt result: more outcomes than records" }))
   }
   return Either.right(parts)
+}
+
+/**
+ * `RecordOrdersRequest` bytes for `records`: the generated encoder's bytes (fields in order,
+ * defaults omitted), written in one pass into one buffer of the exact size; the form
+ * `validRecordCount` reads.
+ */
+export const encodeRequest = (records: ReadonlyArray<OrderRecord.OrderRecord>): Uint8Array => {
+  const lengths = records.map(RegistryWire.recordLength)
+  let total = 0
+  for (const length of lengths) total += 1 + W.varintLength(length) + length
+  const w = W.writer(total)
+  records.forEach((record, i) => {
+    w.buf[w.pos++] = 0x0a
+    W.varint(w, lengths[i]!)
+    RegistryWire.writeRecord(w, record)
+  })
+  return w.buf
+}
+
+// the one scratch buffer of decodeResponse's record scans (synchronous, never re-entered)
+const scanned = new Float64Array(Scan.STRIDE)
+
+/** The varint at `bytes[pos]` when below 2^53 and before `end`, else -1; its end in `varintEnd`. */
+let varintEnd = 0
+const readVarint = (bytes: Uint8Array, pos: number, end: number): number => {
+  let value = 0
+  let scale = 1
+  for (let i = 0; i < 8 && pos < end; i++) {
+    const byte = bytes[pos++]!
+    value += (byte & 0x7f) * scale
+    if (byte < 0x80) {
+      varintEnd = pos
+      return Number.isSafeInteger(value) ? value : -1
+    }
+    scale *= 0x80
+  }
+  return -1
+}
+
+/**
+ * The outcome in `bytes[start, end)` when it is on the fast path: its fields in order, each
+ * at most once, the record valid by the record scan (internal/recordScan.ts), `created` and
+ * `too_old` 0 or 1, the index below 2^53. Undefined otherwise.
+ */
+const scanOutcome = (bytes: Uint8Array, start: number, end: number): OrderRecord.RecordOutcome | undefined => {
+  if (bytes[start] !== 0x0a) return undefined
+  const length = readVarint(bytes, start + 1, end)
+  if (length < 0 || length > end - varintEnd) return undefined
+  const recordStart = varintEnd
+  if (!Scan.scanRecord(bytes, recordStart, recordStart + length, scanned, 0)) return undefined
+  let pos = recordStart + length
+  let created = false
+  let index = 0
+  let tooOld = false
+  let last = 1
+  while (pos < end) {
+    const tag = bytes[pos++]!
+    const field = tag >>> 3
+    if ((tag & 7) !== 0 || field <= last || field > 4) return undefined
+    last = field
+    const value = readVarint(bytes, pos, end)
+    if (value < 0 || (field !== 3 && value > 1)) return undefined
+    pos = varintEnd
+    if (field === 2) created = value === 1
+    else if (field === 3) index = value
+    else tooOld = value === 1
+  }
+  return { record: Canonical.decode(bytes, recordStart, length), created, index, tooOld }
+}
+
+/**
+ * `RecordOrdersResponse` bytes -> one outcome per record, in order. Valid outcomes are read
+ * in place; anything else (another field order, unknown fields, a record the scan does not
+ * accept) takes the generated decoder and `OrderRecord.outcomeFromProto`, which also names
+ * what is invalid.
+ */
+export const decodeResponse = (
+  bytes: Uint8Array
+): Either.Either<ReadonlyArray<OrderRecord.RecordOutcome>, DecodeError> => {
+  const outcomes: Array<OrderRecord.RecordOutcome> = []
+  for (let pos = 0; pos < bytes.length;) {
+    if (bytes[pos] !== 0x0a) return slowResponse(bytes)
+    const length = readVarint(bytes, pos + 1, bytes.length)
+    if (length < 0 || length > bytes.length - varintEnd) return slowResponse(bytes)
+    const start = varintEnd
+    const outcome = scanOutcome(bytes, start, start + length)
+    if (outcome === undefined) return slowResponse(bytes)
+    outcomes.push(outcome)
+    pos = start + length
+  }
+  return Either.right(outcomes)
+}
+
+const slowResponse = (bytes: Uint8Array): Either.Either<ReadonlyArray<OrderRecord.RecordOutcome>, DecodeError> => {
+  let response: RecordOrdersResponse
+  try {
+    response = RecordOrdersResponse.decode(bytes)
+  } catch (cause) {
+    return Either.left(
+      new MalformedPayload({
+        messageType: "trading.v1.RecordOrdersResponse",
+        format: "protobuf",
+        message: `not a protobuf trading.v1.RecordOrdersResponse message: ${
+          cause instanceof Error ? cause.message : String(cause)
+        }`
+      })
+    )
+  }
+  return Either.all(response.outcomes.map(OrderRecord.outcomeFromProto))
 }
