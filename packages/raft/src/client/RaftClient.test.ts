@@ -1,0 +1,90 @@
+// The client against a real loopback gRPC server that answers RecordOrders like a raft-node
+// leader does: the domain registry behind it, its bytes on the wire, at most 4,096 records
+// a call (raft-node's limit, INVALID_ARGUMENT beyond it).
+import { describe, expect, it } from "@effect/vitest"
+import { OrderRecord, OrderRegistry } from "@trading/domain"
+import { GrpcServer, GrpcService, GrpcStatus, Health, ServerConfig } from "@trading/platform"
+import { RaftNodeServiceService, RecordOrdersRequest } from "@trading/proto/gen/trading/v1/raft_node"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as RaftClient from "./RaftClient.js"
+
+const T = Date.UTC(2026, 0, 2)
+const record = (n: number, status: "EXECUTED" | "REJECTED" = "EXECUTED"): OrderRecord.OrderRecord => ({
+  orderId: `ord-${n}`,
+  eventId: `evt-${n}`,
+  commandId: `cmd-${n}`,
+  status,
+  reason: status === "REJECTED" ? `quantity_positive: quantity must be > 0, got -${n}` : "",
+  filledQuantity: status === "EXECUTED" ? n + 1 : 0,
+  fillPriceMicros: status === "EXECUTED" ? 1_000 + n : 0,
+  recordedAtUnixMs: T + n
+})
+
+/** A leader of one: Leader names itself, RecordOrders applies each call as one entry. */
+const fakeLeader = Layer.unwrapEffect(Effect.gen(function*() {
+  let state = OrderRegistry.initial()
+  let index = 0
+  const calls: Array<number> = []
+  const service = GrpcService.layer(
+    { leader: RaftNodeServiceService.leader, recordOrders: RaftNodeServiceService.recordOrders },
+    {
+      leader: GrpcService.unary(() => Effect.succeed({ leaderId: "n1", leaderGrpcAddr: "", term: 1 })),
+      recordOrders: GrpcService.unary((request: RecordOrdersRequest) =>
+        Effect.gen(function*() {
+          calls.push(request.records.length)
+          if (request.records.length > 4096) {
+            return yield* GrpcStatus.invalidArgument(`records: at most 4096 per call, got ${request.records.length}`)
+          }
+          const records = request.records.map((r) => {
+            const decoded = OrderRecord.fromProto(r)
+            if (decoded._tag === "Left") throw new Error(decoded.left.message)
+            return decoded.right
+          })
+          const [next, outcomes] = OrderRegistry.applyRecords(state, records, ++index)
+          state = next
+          return { outcomes: outcomes.map(OrderRecord.outcomeToProto) }
+        })
+      )
+    }
+  )
+  return Layer.merge(GrpcServer.layer(service), Layer.succeed(Calls, calls))
+})).pipe(Layer.provide(Health.layer.pipe(Layer.provideMerge(ServerConfig.ServerConfig.layerTest()))))
+
+/** The number of records of each RecordOrders call the server received. */
+class Calls extends Context.Tag("test/Calls")<Calls, Array<number>>() {}
+
+const client = Effect.gen(function*() {
+  const { port } = yield* GrpcServer.GrpcServer
+  return yield* RaftClient.make({ seeds: [`127.0.0.1:${port}`], tls: "insecure" })
+})
+
+describe("RaftClient.recordBatch (loopback gRPC, bytes on the wire)", () => {
+  it.scopedLive("answers the canonical outcome of every record, in order", () =>
+    Effect.gen(function*() {
+      const raft = yield* client
+      const first = [record(1), record(2, "REJECTED"), record(3)]
+      const outcomes = yield* raft.recordBatch(first)
+      expect(outcomes).toEqual(first.map((r) => ({ record: r, created: true, index: 1, tooOld: false })))
+      // a retry with another proposal for order 2 gets the stored one back
+      const again = yield* raft.recordBatch([{ ...record(2), eventId: "evt-other" }, record(4)])
+      expect(again.map((o) => [o.record.eventId, o.created, o.index])).toEqual([["evt-2", false, 1], [
+        "evt-4",
+        true,
+        2
+      ]])
+    }).pipe(Effect.provide(fakeLeader)))
+
+  it.scopedLive("splits a batch above the node's limit into calls it accepts, outcomes still in order", () =>
+    Effect.gen(function*() {
+      const raft = yield* client
+      const records = Array.from({ length: 9_000 }, (_, n) => record(n))
+      // order 5 again at the end: the later chunk gets the earlier chunk's record
+      const outcomes = yield* raft.recordBatch([...records, { ...record(5), eventId: "evt-late" }])
+      expect(outcomes.length).toBe(9_001)
+      expect(outcomes.slice(0, 9_000).every((o, n) => o.created && o.record.orderId === `ord-${n}`)).toBe(true)
+      expect(outcomes[9_000]).toMatchObject({ created: false, record: { eventId: "evt-5" }, index: 1 })
+      expect(yield* Calls).toEqual([4096, 4096, 809])
+    }).pipe(Effect.provide(fakeLeader)))
+})
