@@ -7,10 +7,10 @@
 import * as OrderCommand from "@trading/domain/OrderCommand"
 import { describe, expect, it } from "vitest"
 import { eventually } from "../../../raft-node/test/processes.js"
+import { fileSetup } from "./fileSetup.js"
 import {
   commandKey,
   expectedCommands,
-  fileSetup,
   pipelineEnv,
   RaftCluster,
   readUntil,

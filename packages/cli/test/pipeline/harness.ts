@@ -1,7 +1,8 @@
 // Pipeline-wide test harness: the whole pipeline as separate real processes on the real
 // Kafka broker (KAFKA_BROKERS). Process handling comes from the services' own test helpers
-// (all of them spawn `node --import tsx <main.ts>`, so a kill -9 hits the service itself).
-// Each test run gets unique topic and group names and its own temporary folder.
+// (all of them spawn the service's bundle with node itself, so a kill -9 hits the service).
+// Each test run gets unique topic and group names and its own temporary folder. It does not
+// import vitest: `pnpm bench:pipeline` uses it too (per-file setup is in fileSetup.ts).
 import * as OrderCommand from "@trading/domain/OrderCommand"
 import * as Strategy from "@trading/domain/Strategy"
 import * as Tick from "@trading/domain/Tick"
@@ -9,11 +10,10 @@ import { GrpcClient } from "@trading/platform"
 import type { ServiceName } from "@trading/platform/testing/ServiceProcess"
 import { StreamProcessorServiceService } from "@trading/proto/gen/trading/v1/stream_processor"
 import * as Effect from "effect/Effect"
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { mkdtempSync, writeFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { afterAll } from "vitest"
 import type * as KafkaJs from "../../../bus/node_modules/kafkajs/types/index.js"
 import { run } from "../../../order-executor/test/processes.js"
 import {
@@ -309,20 +309,6 @@ export const spanAttribute = (span: string, key: string): string | undefined =>
 /** A comma-separated attribute (`order.id=a,b`, `links=...`) as a list. */
 export const spanAttributeList = (span: string, key: string): ReadonlyArray<string> =>
   spanAttribute(span, key)?.split(",") ?? []
-
-/**
- * One test file's processes and temporary folder: every process still running is killed and
- * the folder removed after the file's tests (registered with vitest's `afterAll`).
- */
-export const fileSetup = (tag: string) => {
-  const procs = new Processes()
-  const dir = tempDir(tag)
-  afterAll(async () => {
-    await procs.killAll()
-    rmSync(dir, { recursive: true, force: true })
-  })
-  return { procs, dir }
-}
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 

@@ -9,10 +9,10 @@ import { Tick as ProtoTick } from "@trading/proto/gen/trading/v1/market"
 import { OrderCommand as ProtoCommand, Side } from "@trading/proto/gen/trading/v1/orders"
 import { describe, expect, it } from "vitest"
 import * as TestTicks from "../../../stream-processor/src/internal/testTicks.js"
+import { fileSetup } from "./fileSetup.js"
 import {
   commandKey,
   expectedCommands,
-  fileSetup,
   kafka,
   pipelineEnv,
   RaftCluster,

@@ -10,9 +10,9 @@ import * as Traceparent from "@trading/platform/Traceparent"
 import * as Option from "effect/Option"
 import { describe, expect, it } from "vitest"
 import { eventually } from "../../../raft-node/test/processes.js"
+import { fileSetup } from "./fileSetup.js"
 import {
   expectedCommands,
-  fileSetup,
   pipelineEnv,
   type PrintedTrace,
   printedTraces,
