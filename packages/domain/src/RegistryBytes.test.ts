@@ -83,6 +83,30 @@ describe("RegistryBytes for clients", () => {
     }))
   })
 
+  it("decodeResponse answers the proposed record objects where the stored records equal them", () => {
+    fc.assert(fc.property(fc.array(outcome, { minLength: 1, maxLength: 10 }), fc.nat(), (outcomes, pick) => {
+      const proposed = outcomes.map((o) => o.record)
+      // the registry stored another record for one order: that one must be decoded
+      const other = pick % outcomes.length
+      const stored = outcomes.map((o, i) =>
+        i === other ? { ...o, record: { ...o.record, eventId: `${o.record.eventId}-first` } } : o
+      )
+      const bytes = RecordOrdersResponse.encode({ outcomes: stored.map(OrderRecord.outcomeToProto) }).finish()
+      const decoded = Either.getOrThrow(RegistryBytes.decodeResponse(bytes, proposed))
+      expect(decoded).toEqual(stored)
+      expect(decoded[other]!.record).not.toBe(proposed[other])
+      decoded.forEach((o, i) => {
+        // reused only when it is the same record (and on the fast path: ASCII reasons)
+        if (o.record === proposed[i]) expect(i).not.toBe(other)
+      })
+    }))
+    const r = record("a")
+    const bytes = RecordOrdersResponse.encode({
+      outcomes: [OrderRecord.outcomeToProto({ record: r, created: true, index: 1, tooOld: false })]
+    }).finish()
+    expect(Either.getOrThrow(RegistryBytes.decodeResponse(bytes, [r]))[0]!.record).toBe(r)
+  })
+
   it("decodeResponse takes the generated decoder off the fast path, and names what is invalid", () => {
     const valid = { record: record("a"), created: true, index: 7, tooOld: false }
     // fields out of order and an unknown field: still the same outcome

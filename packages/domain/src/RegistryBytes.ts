@@ -124,12 +124,35 @@ const readVarint = (bytes: Uint8Array, pos: number, end: number): number => {
   return -1
 }
 
+const STATUS: Readonly<Record<OrderRecord.OrderRecord["status"], number>> = { ACCEPTED: 1, REJECTED: 2, EXECUTED: 3 }
+
+/** Whether the ASCII string `s` equals `bytes` in the scanned slot at `slot` (offset, length). */
+const sameText = (bytes: Uint8Array, slot: number, s: string): boolean => {
+  const start = scanned[slot]!
+  if (scanned[slot + 1] !== s.length) return false
+  for (let i = 0; i < s.length; i++) if (bytes[start + i] !== s.charCodeAt(i)) return false
+  return true
+}
+
+/** Whether the scanned record is `r`, field for field. */
+const isScanned = (bytes: Uint8Array, r: OrderRecord.OrderRecord): boolean =>
+  scanned[Scan.STATUS] === STATUS[r.status] && scanned[Scan.FILLED] === r.filledQuantity &&
+  scanned[Scan.PRICE] === r.fillPriceMicros && scanned[Scan.RECORDED_AT] === r.recordedAtUnixMs &&
+  sameText(bytes, Scan.ORDER_ID, r.orderId) && sameText(bytes, Scan.EVENT_ID, r.eventId) &&
+  sameText(bytes, Scan.COMMAND_ID, r.commandId) && sameText(bytes, Scan.REASON, r.reason)
+
 /**
  * The outcome in `bytes[start, end)` when it is on the fast path: its fields in order, each
  * at most once, the record valid by the record scan (internal/recordScan.ts), `created` and
- * `too_old` 0 or 1, the index below 2^53. Undefined otherwise.
+ * `too_old` 0 or 1, the index below 2^53. Undefined otherwise. When the record is `proposed`
+ * (the usual answer: the call stored it), that object is the outcome's record, not a copy.
  */
-const scanOutcome = (bytes: Uint8Array, start: number, end: number): OrderRecord.RecordOutcome | undefined => {
+const scanOutcome = (
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  proposed: OrderRecord.OrderRecord | undefined
+): OrderRecord.RecordOutcome | undefined => {
   if (bytes[start] !== 0x0a) return undefined
   const length = readVarint(bytes, start + 1, end)
   if (length < 0 || length > end - varintEnd) return undefined
@@ -152,17 +175,22 @@ const scanOutcome = (bytes: Uint8Array, start: number, end: number): OrderRecord
     else if (field === 3) index = value
     else tooOld = value === 1
   }
-  return { record: Canonical.decode(bytes, recordStart, length), created, index, tooOld }
+  const record = proposed !== undefined && isScanned(bytes, proposed)
+    ? proposed
+    : Canonical.decode(bytes, recordStart, length)
+  return { record, created, index, tooOld }
 }
 
 /**
  * `RecordOrdersResponse` bytes -> one outcome per record, in order. Valid outcomes are read
  * in place; anything else (another field order, unknown fields, a record the scan does not
  * accept) takes the generated decoder and `OrderRecord.outcomeFromProto`, which also names
- * what is invalid.
+ * what is invalid. With the records of the request (`proposed`, in order), an outcome whose
+ * record equals the one proposed answers that object instead of decoding a copy.
  */
 export const decodeResponse = (
-  bytes: Uint8Array
+  bytes: Uint8Array,
+  proposed?: ReadonlyArray<OrderRecord.OrderRecord>
 ): Either.Either<ReadonlyArray<OrderRecord.RecordOutcome>, DecodeError> => {
   const outcomes: Array<OrderRecord.RecordOutcome> = []
   for (let pos = 0; pos < bytes.length;) {
@@ -170,7 +198,7 @@ export const decodeResponse = (
     const length = readVarint(bytes, pos + 1, bytes.length)
     if (length < 0 || length > bytes.length - varintEnd) return slowResponse(bytes)
     const start = varintEnd
-    const outcome = scanOutcome(bytes, start, start + length)
+    const outcome = scanOutcome(bytes, start, start + length, proposed?.[outcomes.length])
     if (outcome === undefined) return slowResponse(bytes)
     outcomes.push(outcome)
     pos = start + length

@@ -213,7 +213,8 @@ export const make = (options: RaftClientOptions): Effect.Effect<RaftClient, neve
       const request = RegistryBytes.encodeRequest(records)
       return run("recordBatch", (c, timeoutMs) => c.recordOrders(request, { deadline: timeoutMs })).pipe(
         Effect.flatMap((reply) => {
-          const decoded = RegistryBytes.decodeResponse(reply)
+          // the records stored by this call come back as the objects proposed, not copies
+          const decoded = RegistryBytes.decodeResponse(reply, records)
           if (Either.isLeft(decoded)) {
             return Effect.dieMessage(`raft-node answered an invalid RecordOrders response: ${decoded.left.message}`)
           }
