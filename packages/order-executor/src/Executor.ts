@@ -6,7 +6,7 @@
 import type { SqlError } from "@effect/sql/SqlError"
 import { type BusError, MessageBus, PoisonMessage, type RecordBatch } from "@trading/bus"
 import type { ConsumedRecord } from "@trading/bus"
-import { Execution, OrderCommand, OrderEvent, type OrderRecord, type RiskLimits } from "@trading/domain"
+import { Execution, type OrderCommand, OrderEvent, type OrderRecord, type RiskLimits } from "@trading/domain"
 import { Metrics, Traceparent } from "@trading/platform"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -16,6 +16,9 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
+import * as CommandWire from "./internal/commandWire.js"
+import * as EventWire from "./internal/eventWire.js"
+import * as OrderSpans from "./internal/orderSpans.js"
 import { OrderRegistry, type OrderRegistryApi, type RegistryUnavailable } from "./OrderRegistry.js"
 import { Outbox, type OutboxMessage } from "./outbox/Outbox.js"
 import { commandsGroup, commandsTopic, eventsTopic, type TopicNames } from "./Topics.js"
@@ -43,7 +46,7 @@ export interface ExecutorApi {
   readonly handleBatch: (batch: RecordBatch) => Effect.Effect<void, ExecuteError | BusError | PoisonMessage>
   /** SubmitOrder: the same path for one command. */
   readonly submit: (command: OrderCommand.OrderCommand) => Effect.Effect<Submitted, ExecuteError | OrderTooOld>
-  /** GetOrder: the event of a recorded order, from the outbox (published or not). */
+  /** GetOrder: the event of a recorded order, from the outbox (published or not). Asks the registry for its key first. */
   readonly find: (orderId: string) => Effect.Effect<Option.Option<OrderEvent.OrderEvent>, SqlError>
   /** The registry's canonical record, when the outbox no longer holds the event. */
   readonly registry: OrderRegistryApi
@@ -65,13 +68,20 @@ type Result =
   | { readonly _tag: "Written"; readonly event: OrderEvent.OrderEvent; readonly created: boolean }
   | { readonly _tag: "TooOld" }
 
+const tooOld: Result = { _tag: "TooOld" }
+const noHeaders: Readonly<Record<string, string>> = {}
+
 export const make = (limits: RiskLimits.RiskLimits, names: TopicNames = defaultNames) =>
   Effect.gen(function*() {
     const registry = yield* OrderRegistry
     const outbox = yield* Outbox
     const bus = yield* MessageBus
+    const orderSpan = OrderSpans.maker("executor.order")
 
-    /** Validates, records and writes a batch; `positions` are stored in the same transaction. */
+    /**
+     * Validates, records and writes a batch; `positions` are stored in the same transaction.
+     * One Effect for the whole batch: the per-order work below is plain synchronous code.
+     */
     const execute = (
       items: ReadonlyArray<Item>,
       positions: ReadonlyArray<{ topic: string; partition: number; nextOffset: string }>
@@ -79,30 +89,27 @@ export const make = (limits: RiskLimits.RiskLimits, names: TopicNames = defaultN
       Effect.gen(function*() {
         const proposed: Array<OrderRecord.OrderRecord> = items.map((i) => Execution.outcome(i.command, limits))
         const answers = yield* registry.record(proposed)
+        // a span per order, child of the command's trace: the event carries it onward
+        const span = yield* orderSpan
         const results: Array<Result> = []
         const messages: Array<OutboxMessage> = []
         for (let i = 0; i < items.length; i++) {
           const item = items[i]!
           const answer = answers[i]!
           if (answer.tooOld) {
-            results.push({ _tag: "TooOld" })
+            results.push(tooOld)
             continue
           }
           const event = Execution.toEvent(item.command, answer)
-          // a span per order, child of the command's trace: the event carries it onward
-          const traceparent = yield* Traceparent.current.pipe(
-            Effect.withSpan("executor.order", {
-              attributes: { "order.id": event.orderId, "order.status": event.status, "order.created": answer.created }
-            }),
-            Traceparent.withRemoteParent(item.traceparent)
-          )
+          const traceparent = span(item.traceparent, event.orderId, event.status, answer.created)
           messages.push({
+            registryIndex: event.registryIndex,
             eventId: event.eventId,
             orderId: event.orderId,
             topic: names.eventsTopic,
             key: event.orderId,
-            payload: OrderEvent.toBytes(event),
-            headers: Option.match(traceparent, { onNone: () => ({}), onSome: (t) => ({ [Traceparent.headerName]: t }) })
+            payload: EventWire.encode(event),
+            headers: traceparent === undefined ? noHeaders : { [Traceparent.headerName]: traceparent }
           })
           results.push({ _tag: "Written", event, created: answer.created })
         }
@@ -112,42 +119,38 @@ export const make = (limits: RiskLimits.RiskLimits, names: TopicNames = defaultN
         return results
       })
 
-    const positionOf = (topic: string, partition: number) =>
-      Effect.map(outbox.positions(topic), (ps) => {
-        const found = ps.find((p) => p.partition === partition)
-        return found === undefined ? -1 : Number(found.nextOffset)
-      })
-
     const handleBatch = (batch: RecordBatch) =>
       Effect.gen(function*() {
         // records below the stored position were executed and written before a crash that
         // came between the outbox transaction and the offset commit: skip them (ADR 0080)
-        const stored = yield* positionOf(batch.topic, batch.partition)
-        const fresh = batch.records.filter((r) => r.offset >= stored)
-        if (fresh.length === 0) return
+        const stored = yield* outbox.nextOffset(batch.topic, batch.partition)
+        const fresh: Array<ConsumedRecord> = []
         const items: Array<Item> = []
-        for (const record of fresh) {
-          const decoded = OrderCommand.fromBytes(record.value)
+        for (const record of batch.records) {
+          if (record.offset < stored) continue
+          const decoded = CommandWire.decode(record.value)
           if (Either.isLeft(decoded)) {
             // the bus re-delivers the records before it, then dead-letters this one
             yield* Metric.increment(deadLettered)
             return yield* Effect.fail(PoisonMessage.fromError(decoded.left, record.offset))
           }
+          fresh.push(record)
           items.push({ command: decoded.right, traceparent: record.headers[Traceparent.headerName] })
         }
+        if (fresh.length === 0) return
         const last = fresh[fresh.length - 1]!
         const results = yield* execute(items, [
           { topic: batch.topic, partition: batch.partition, nextOffset: String(last.offset + 1) }
         ])
         // too_old: the registry cannot know whether it executed; never execute, dead-letter
-        yield* Effect.forEach(results, (result, i) =>
-          result._tag === "TooOld"
-            ? deadLetterTooOld(fresh[i]!, items[i]!.command.orderId)
-            : Effect.void, { discard: true })
+        for (let i = 0; i < results.length; i++) {
+          if (results[i]!._tag === "TooOld") yield* deadLetterTooOld(fresh[i]!, items[i]!.command.orderId)
+        }
       }).pipe(
         Metrics.time(batchSeconds),
         Effect.withSpan("executor.batch", {
-          attributes: { partition: batch.partition, records: batch.records.length }
+          attributes: { partition: batch.partition, records: batch.records.length },
+          captureStackTrace: false
         })
       )
 
@@ -166,11 +169,24 @@ export const make = (limits: RiskLimits.RiskLimits, names: TopicNames = defaultN
         const [result] = yield* execute([{ command, traceparent: undefined }], [])
         if (result!._tag === "TooOld") return yield* new OrderTooOld({ orderId: command.orderId })
         return { event: result!.event, duplicate: !result!.created }
-      }).pipe(Effect.withSpan("executor.submit", { attributes: { "order.id": command.orderId } }))
+      }).pipe(
+        Effect.withSpan("executor.submit", { attributes: { "order.id": command.orderId }, captureStackTrace: false })
+      )
 
+    // The registry knows the key of an order it holds (its canonical record's index and
+    // event id): one index lookup. Orders it no longer holds (or while it cannot answer)
+    // are looked for by order id alone.
     const find = (orderId: string) =>
-      Effect.map(outbox.findByOrderId(orderId), (row) =>
-        Option.flatMap(row, (m) => Option.getRight(OrderEvent.fromBytes(m.payload))))
+      Effect.gen(function*() {
+        const recorded = yield* Effect.either(registry.read(orderId))
+        const row = Either.isRight(recorded) && Option.isSome(recorded.right)
+          ? yield* outbox.findByKey({
+            registryIndex: recorded.right.value.index,
+            eventId: recorded.right.value.record.eventId
+          })
+          : yield* outbox.findByOrderId(orderId)
+        return Option.flatMap(row, (m) => Option.getRight(OrderEvent.fromBytes(m.payload)))
+      })
 
     return Executor.of({ handleBatch, submit, find, registry })
   })

@@ -15,6 +15,7 @@ export interface ExecutorSettings extends TopicNames {
   readonly limits: RiskLimits.RiskLimits
   /** Names this executor's relay-scan consumer group (one outbox per instance). */
   readonly instance: string
+  /** Shortest time between two relay rounds, and longest wait for new rows (ADR 0085). */
   readonly relayInterval: Duration.Duration
   readonly relayBatch: number
   readonly retainPublished: Duration.Duration

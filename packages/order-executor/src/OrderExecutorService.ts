@@ -3,13 +3,10 @@
 // service main (Kafka + Raft) and the all-in-one CLI (embedded or Kafka, in-process Raft)
 // wire it differently. The gRPC server is built last: on shutdown it drains first, then the
 // consumer drains and commits, then the relay stops, then SQLite closes.
-import { SqliteClient } from "@effect/sql-sqlite-node"
 import { MessageBus } from "@trading/bus"
 import { GrpcServer, Health } from "@trading/platform"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { mkdirSync } from "node:fs"
-import { dirname } from "node:path"
 import * as CommandConsumer from "./CommandConsumer.js"
 import * as Executor from "./Executor.js"
 import type { ExecutorSettings } from "./ExecutorConfig.js"
@@ -20,13 +17,7 @@ import * as OutboxRelay from "./OutboxRelay.js"
 import * as Topics from "./Topics.js"
 
 /** The outbox on its SQLite file (directory created), WAL + synchronous=FULL. */
-export const outboxLayer = (dbPath: string) =>
-  Outbox.layer.pipe(
-    Layer.provide(Layer.unwrapEffect(Effect.sync(() => {
-      mkdirSync(dirname(dbPath), { recursive: true })
-      return SqliteClient.layer({ filename: dbPath })
-    })))
-  )
+export const outboxLayer = (dbPath: string) => Outbox.layer(dbPath)
 
 const topicsLayer = (names: Topics.TopicNames) =>
   Layer.effectDiscard(Effect.flatMap(MessageBus, (bus) => bus.ensureTopics(Topics.specs(names))))

@@ -3,12 +3,11 @@
 //
 // Duplicates on a crash between publish and mark (ADR 0081): a scan consumer (group
 // `order-executor-v1.relay.<instance>`) reads `orders.events` continuously and marks every
-// event id it sees as published. The relay publishes only when that scan has caught up
+// event it sees (by its registry index and event id) as published. The relay publishes only when that scan has caught up
 // (lag 0): at start, and again after any failed publish (an ambiguous produce may have
 // landed). A row published but not marked before a crash is therefore found on the topic
 // and marked, never sent twice.
 import { type BusError, type Consumer, MessageBus, type OutgoingRecord } from "@trading/bus"
-import { OrderEvent } from "@trading/domain"
 import { Health, Metrics } from "@trading/platform"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -19,6 +18,7 @@ import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import type { ExecutorSettings } from "./ExecutorConfig.js"
+import * as EventWire from "./internal/eventWire.js"
 import { Outbox, type StoredMessage } from "./outbox/Outbox.js"
 import { relayScanGroup, type TopicNames } from "./Topics.js"
 
@@ -46,10 +46,10 @@ export const awaitCaughtUp = (consumer: Consumer) =>
     Effect.catchAll(() => Effect.succeed(false)),
     Effect.repeat({ until: (ok) => ok, schedule: Schedule.spaced("50 millis") }),
     Effect.asVoid,
-    Effect.withSpan("relay.awaitScan")
+    Effect.withSpan("relay.awaitScan", { captureStackTrace: false })
   )
 
-/** The scan: marks every event id found on `orders.events` as published in this outbox. */
+/** The scan: marks every event found on `orders.events` as published in this outbox. */
 export const startScan = (names: TopicNames, instance: string) =>
   Effect.gen(function*() {
     const bus = yield* MessageBus
@@ -63,12 +63,14 @@ export const startScan = (names: TopicNames, instance: string) =>
       },
       (batch) =>
         Effect.gen(function*() {
-          // not this consumer's business to dead-letter foreign bytes: skip what does not decode
-          const ids = batch.records.flatMap((r) => {
-            const decoded = OrderEvent.fromBytes(r.value)
-            return Either.isRight(decoded) ? [decoded.right.eventId] : []
-          })
-          yield* outbox.markPublishedByEventId(ids, yield* Clock.currentTimeMillis)
+          // only the keys matter (EventWire.eventKeyOf says why); not this consumer's
+          // business to dead-letter foreign bytes: skip what has none
+          const keys: Array<EventWire.EventKey> = []
+          for (const r of batch.records) {
+            const key = EventWire.eventKeyOf(r.value)
+            if (key !== undefined) keys.push(key)
+          }
+          yield* outbox.markPublishedByKey(keys, yield* Clock.currentTimeMillis)
         })
     )
   })
@@ -84,7 +86,7 @@ export const publishOnce = (limit: number) =>
     yield* outbox.markPublished(rows.map((r) => r.seq), yield* Clock.currentTimeMillis)
     yield* Metric.incrementBy(published, rows.length)
     return rows.length
-  }).pipe(Effect.withSpan("relay.publish"))
+  }).pipe(Effect.withSpan("relay.publish", { captureStackTrace: false }))
 
 export const layer = (settings: ExecutorSettings) =>
   Layer.scopedDiscard(Effect.gen(function*() {
@@ -100,7 +102,10 @@ export const layer = (settings: ExecutorSettings) =>
       Effect.gen(function*() {
         yield* awaitCaughtUp(scan)
         yield* Effect.logInfo("outbox relay started (scan caught up)")
+        const interval = Duration.toMillis(settings.relayInterval)
+        let roundAt = 0
         for (;;) {
+          roundAt = yield* Clock.currentTimeMillis
           const published = yield* publishOnce(settings.relayBatch).pipe(
             Effect.map(Either.right),
             Effect.catchAll((e: BusError | { readonly _tag: string; readonly message: string }) =>
@@ -116,7 +121,14 @@ export const layer = (settings: ExecutorSettings) =>
             yield* Effect.sleep("500 millis")
             yield* awaitCaughtUp(scan)
           } else if (published.right < settings.relayBatch) {
-            yield* Effect.sleep(settings.relayInterval)
+            // Nothing more for now: go again when the executor commits new rows (or after
+            // relayInterval), but not sooner than relayInterval after this round began. An
+            // idle relay publishes a commit at once; a busy one gathers the commits of one
+            // interval into one produce request (and one mark, and one batch for its scan to
+            // read back) instead of one round per commit.
+            yield* outbox.awaitWrites(settings.relayInterval)
+            const wait = roundAt + interval - (yield* Clock.currentTimeMillis)
+            if (wait > 0) yield* Effect.sleep(wait)
           }
         }
       })

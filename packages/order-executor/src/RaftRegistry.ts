@@ -37,11 +37,15 @@ export const make = (options: RaftClient.RaftClientOptions) =>
             attributes: {
               records: records.length,
               ...(records.length <= maxListedOrders ? { "order.id": records.map((r) => r.orderId).join(",") } : {})
-            }
+            },
+            captureStackTrace: false
           })
         ),
       read: (orderId) =>
-        client.read(orderId).pipe(Effect.mapError(unavailable("read")), Effect.withSpan("registry.read")),
+        client.read(orderId).pipe(
+          Effect.mapError(unavailable("read")),
+          Effect.withSpan("registry.read", { captureStackTrace: false })
+        ),
       probe: client.leader.pipe(
         Effect.map((l) => `leader ${l.leaderId} at ${l.grpcAddr} (term ${l.term})`),
         Effect.mapError(unavailable("leader"))

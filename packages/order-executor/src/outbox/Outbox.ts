@@ -6,16 +6,38 @@
 // A relay publishes rows to `orders.events` afterwards. A crash anywhere leaves either
 // nothing (the command is redelivered, Raft returns the same canonical outcome, the insert is
 // idempotent by event id) or a durable row that the relay will publish.
-import * as SqlClient from "@effect/sql/SqlClient"
-import type { SqlError } from "@effect/sql/SqlError"
+//
+// Cost (ADR 0085): the executor writes every order here, so each batch is one synchronous
+// transaction of prepared better-sqlite3 statements (multi-row inserts, prepared once per
+// row count: counts are powers of two). Every index grows at its end. What is published is
+// a watermark (rows are published in seq order) plus the few rows the relay's scan found
+// ahead of it, so a publish round writes one row, not one per row published, and pruning
+// deletes a range of seqs. The watermark and the consumed positions are kept in memory too:
+// this process is the file's only writer (ADR 0082). The calls block the event loop for
+// their duration, the commit's fsync included: ADR 0085 says why that stays.
+import { SqlError } from "@effect/sql/SqlError"
+import Database from "better-sqlite3"
 import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { migrate } from "./schema.js"
+import * as Queue from "effect/Queue"
+import { mkdirSync } from "node:fs"
+import { dirname } from "node:path"
+import type { EventKey } from "../internal/eventWire.js"
+import { BUCKET_SHIFT, migrate } from "./schema.js"
 
-/** One message waiting to be published. `eventId` is the idempotency key. */
+export type { EventKey }
+
+/**
+ * One message waiting to be published. The event id is the idempotency key; the registry
+ * index (the Raft log index of the order's canonical record) goes with it, so that the key
+ * grows with time and its index is appended to, never written at random (ADR 0085): the
+ * same event always comes with the same canonical index.
+ */
 export interface OutboxMessage {
+  readonly registryIndex: number
   readonly eventId: string
   readonly orderId: string
   readonly topic: string
@@ -63,8 +85,8 @@ export const defaultRememberIdsMs = 25 * 60 * 60 * 1000
 export class Outbox extends Context.Tag("@trading/order-executor/Outbox")<Outbox, {
   /**
    * Atomically: insert the messages (ignoring event ids already present, or pruned and still
-   * remembered, see PrunePolicy) and advance the
-   * consumed positions. Returns how many messages were new.
+   * remembered, see PrunePolicy) and advance the consumed positions. Returns how many
+   * messages were new.
    */
   readonly record: (
     messages: ReadonlyArray<OutboxMessage>,
@@ -75,21 +97,36 @@ export class Outbox extends Context.Tag("@trading/order-executor/Outbox")<Outbox
   readonly pending: (limit: number) => Effect.Effect<ReadonlyArray<StoredMessage>, SqlError>
   /** Marks rows published (idempotent). */
   readonly markPublished: (seqs: ReadonlyArray<number>, now: number) => Effect.Effect<void, SqlError>
-  /** Marks rows published by event id (used when recovery finds them already on the topic). */
-  readonly markPublishedByEventId: (eventIds: ReadonlyArray<string>, now: number) => Effect.Effect<number, SqlError>
+  /** Marks rows published by key (the relay's scan finds them on the topic); returns how many changed. */
+  readonly markPublishedByKey: (keys: ReadonlyArray<EventKey>, now: number) => Effect.Effect<number, SqlError>
   /** Stored positions for one topic, to resume exactly after what the outbox covers. */
   readonly positions: (topic: string) => Effect.Effect<ReadonlyArray<ConsumedPosition>, SqlError>
-  /** The stored outcome message of an order, published or not. */
+  /** The stored next offset of one partition (-1 when none is stored), from memory. */
+  readonly nextOffset: (topic: string, partition: number) => Effect.Effect<number>
+  /** The stored message of an event, published or not (the key's index lookup). */
+  readonly findByKey: (key: EventKey) => Effect.Effect<Option.Option<StoredMessage>, SqlError>
+  /**
+   * The stored outcome message of an order, published or not, by order id alone: a walk of
+   * the time buckets from the newest (milliseconds for an hour of rows; prefer `findByKey`
+   * when the registry knows the order's key).
+   */
   readonly findByOrderId: (orderId: string) => Effect.Effect<Option.Option<StoredMessage>, SqlError>
   /** True when the event was published (its row may since have been pruned). */
-  readonly wasPublished: (eventId: string) => Effect.Effect<boolean, SqlError>
+  readonly wasPublished: (key: EventKey) => Effect.Effect<boolean, SqlError>
   readonly lag: Effect.Effect<OutboxLag, SqlError>
   /** Deletes published rows according to the policy; returns how many were removed. */
   readonly prune: (policy: PrunePolicy, now: number) => Effect.Effect<number, SqlError>
+  /**
+   * Waits until `record` has inserted rows since the last wait returned (at once when it
+   * has), or `timeout` passed: the relay publishes new rows as soon as they are committed
+   * instead of polling for them.
+   */
+  readonly awaitWrites: (timeout: Duration.DurationInput) => Effect.Effect<void>
 }>() {}
 
 interface Row {
   readonly seq: number
+  readonly registry_index: number
   readonly event_id: string
   readonly order_id: string
   readonly topic: string
@@ -99,122 +136,473 @@ interface Row {
   readonly created_at: number
 }
 
+const noHeaders: Readonly<Record<string, string>> = Object.freeze({})
+
+const headersFrom = (text: string): Readonly<Record<string, string>> => {
+  if (text === "{}") return noHeaders
+  // the executor stores one traceparent: read it without the JSON parser (a traceparent
+  // has no quote or backslash; anything else is parsed)
+  if (
+    text.startsWith(traceparentPrefix) && text.endsWith("\"}") &&
+    text.indexOf("\"", traceparentPrefix.length) === text.length - 2
+  ) {
+    return { traceparent: text.slice(traceparentPrefix.length, text.length - 2) }
+  }
+  return JSON.parse(text) as Record<string, string>
+}
+const traceparentPrefix = "{\"traceparent\":\""
+
 const toStored = (row: Row): StoredMessage => ({
   seq: row.seq,
+  registryIndex: row.registry_index,
   eventId: row.event_id,
   orderId: row.order_id,
   topic: row.topic,
   key: row.msg_key,
-  payload: new Uint8Array(row.payload),
-  headers: JSON.parse(row.headers) as Record<string, string>,
+  // better-sqlite3 hands every blob over as a fresh Buffer: a plain view of it, no copy
+  payload: new Uint8Array(row.payload.buffer, row.payload.byteOffset, row.payload.byteLength),
+  headers: headersFrom(row.headers),
   createdAt: row.created_at
 })
 
-/** Builds the outbox on the ambient SqlClient (schema migrated on start). */
-export const make = Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
-  // WAL is on by default in the client; FULL makes each commit durable across power loss,
-  // which is the whole point of writing here before committing the Kafka offset.
-  yield* sql.unsafe("PRAGMA synchronous = FULL")
-  // one process per outbox: two relays on one file would publish the same rows twice.
-  // The exclusive lock is taken by the first write (the migration's) and held until close,
-  // so a second executor on the same file fails at start with "database is locked".
-  yield* sql.unsafe("PRAGMA locking_mode = EXCLUSIVE")
-  yield* sql.unsafe("BEGIN IMMEDIATE").pipe(Effect.zipRight(sql.unsafe("COMMIT")))
-  yield* migrate(sql)
+const columns = "seq, registry_index, event_id, order_id, topic, msg_key, payload, headers, created_at"
 
-  const record = (messages: ReadonlyArray<OutboxMessage>, positions: ReadonlyArray<ConsumedPosition>, now: number) =>
-    Effect.gen(function*() {
-      let inserted = 0
-      for (const m of messages) {
-        const rows = yield* sql<{ seq: number }>`
-          INSERT INTO outbox (event_id, order_id, topic, msg_key, payload, headers, created_at)
-          SELECT ${m.eventId}, ${m.orderId}, ${m.topic}, ${m.key}, ${m.payload}, ${JSON.stringify(m.headers)}, ${now}
-          WHERE NOT EXISTS (SELECT 1 FROM published_ids WHERE event_id = ${m.eventId})
-          ON CONFLICT (event_id) DO NOTHING
-          RETURNING seq`
-        inserted += rows.length
-      }
-      for (const p of positions) {
-        yield* sql`
-          INSERT INTO consumed (topic, partition, next_offset) VALUES (${p.topic}, ${p.partition}, ${p.nextOffset})
-          ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset`
-      }
-      return inserted
-    }).pipe(sql.withTransaction, Effect.withSpan("Outbox.record", { attributes: { messages: messages.length } }))
+/** Rows per insert statement: powers of two up to this, so at most 9 distinct statements are prepared. */
+const maxRowsPerInsert = 256
 
-  const pending = (limit: number) =>
-    sql<Row>`SELECT * FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT ${limit}`.pipe(
-      Effect.map((rows) => rows.map(toStored))
+const notAhead = "seq NOT IN (SELECT seq FROM published_ahead)"
+
+/**
+ * Every statement of the outbox. Each runs on an index (outbox.test.ts checks the query
+ * plans): the write path and the relay's rounds never scan the table.
+ */
+export const Sql = {
+  /**
+   * Inserts `rows` messages (7 parameters each, after the creation time and its time
+   * bucket), skipping keys that are present or remembered (published_ids: event ids pruned
+   * before schema version 3). Rows are inserted in VALUES order, so `seq` (the publish
+   * order) follows the batch.
+   */
+  insert: (rows: number) =>
+    `INSERT INTO outbox (registry_index, event_id, order_id, topic, msg_key, payload, headers, created_at, bucket)
+     SELECT column1, column2, column3, column4, column5, column6, column7, ?, ?
+     FROM (VALUES ${Array.from({ length: rows }, () => "(?, ?, ?, ?, ?, ?, ?)").join(", ")})
+     WHERE NOT EXISTS (SELECT 1 FROM published_keys AS p WHERE p.registry_index = column1 AND p.event_id = column2)
+       AND NOT EXISTS (SELECT 1 FROM published_ids AS l WHERE l.event_id = column2)
+     ON CONFLICT (registry_index, event_id) DO NOTHING`,
+  upsertPosition: `INSERT INTO consumed (topic, partition, next_offset) VALUES (?, ?, ?)
+    ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset`,
+  selectPending: `SELECT ${columns} FROM outbox WHERE seq > ? AND ${notAhead} ORDER BY seq LIMIT ?`,
+  countPending: `SELECT COUNT(*) AS n FROM outbox WHERE seq > ? AND seq <= ? AND ${notAhead}`,
+  firstPending: `SELECT MIN(seq) AS seq FROM outbox WHERE seq > ? AND ${notAhead}`,
+  lastSeq: "SELECT MAX(seq) AS seq FROM outbox",
+  insertRound: "INSERT INTO published_through (through_seq, published_at) VALUES (?, ?)",
+  // only seqs of rows that exist: a seq marked before its row is written would hide that row
+  markAhead: `INSERT OR IGNORE INTO published_ahead (seq, published_at)
+    SELECT o.seq, ? FROM json_each(?) AS s JOIN outbox AS o ON o.seq = s.value WHERE o.seq > ?`,
+  markAheadByKey: `INSERT OR IGNORE INTO published_ahead (seq, published_at)
+    SELECT o.seq, ? FROM json_each(?) AS k
+    JOIN outbox AS o ON o.registry_index = json_extract(k.value, '$[0]') AND o.event_id = json_extract(k.value, '$[1]')
+    WHERE o.seq > ?`,
+  dropAhead: "DELETE FROM published_ahead WHERE seq <= ?",
+  selectByKey: `SELECT ${columns} FROM outbox WHERE registry_index = ? AND event_id = ?`,
+  // Orders are indexed by (time bucket, order id), so inserts stay near the end of the
+  // index; a lookup walks the buckets present in [@lo, @hi] from the newest, two index seeks
+  // each, one range of buckets per statement.
+  selectByOrder: `WITH RECURSIVE buckets (b) AS (
+      SELECT MAX(bucket) FROM outbox WHERE bucket <= @hi
+      UNION ALL
+      SELECT (SELECT MAX(bucket) FROM outbox WHERE bucket < buckets.b) FROM buckets WHERE buckets.b >= @lo
+    )
+    SELECT ${columns.split(", ").map((c) => `o.${c}`).join(", ")}
+    FROM buckets JOIN outbox AS o ON o.bucket = buckets.b AND o.order_id = @id
+    WHERE buckets.b >= @lo
+    LIMIT 1`,
+  // two subqueries: SQLite answers MIN or MAX from the index end, not both in one query
+  bucketRange: "SELECT (SELECT MIN(bucket) FROM outbox) AS lo, (SELECT MAX(bucket) FROM outbox) AS hi",
+  selectLag: `SELECT COUNT(*) AS pending, MIN(created_at) AS oldest FROM outbox WHERE seq > ? AND ${notAhead}`,
+  countAhead: "SELECT COUNT(*) AS n FROM published_ahead",
+  selectKept: "SELECT seq FROM outbox WHERE seq <= ? ORDER BY seq DESC LIMIT 1 OFFSET ?",
+  // rounds are in time order: the last one before a time covers everything published before it
+  selectPublishedBefore: `SELECT through_seq AS seq FROM published_through WHERE published_at < ?
+    ORDER BY published_at DESC, through_seq DESC LIMIT 1`,
+  selectChunkEnd: "SELECT seq FROM outbox WHERE seq <= ? ORDER BY seq LIMIT 1 OFFSET ?",
+  rememberRange: `INSERT OR IGNORE INTO published_keys (registry_index, event_id, published_at)
+    SELECT o.registry_index, o.event_id,
+      (SELECT t.published_at FROM published_through AS t WHERE t.through_seq >= o.seq ORDER BY t.through_seq LIMIT 1)
+    FROM outbox AS o WHERE o.seq <= ?`,
+  deleteRange: "DELETE FROM outbox WHERE seq <= ?",
+  dropRounds: "DELETE FROM published_through WHERE through_seq < ?",
+  forgetKeys: "DELETE FROM published_keys WHERE published_at < ?",
+  forgetIds: "DELETE FROM published_ids WHERE published_at < ?",
+  selectKey: `SELECT seq, seq IN (SELECT seq FROM published_ahead) AS ahead FROM outbox
+    WHERE registry_index = ? AND event_id = ?`,
+  selectRemembered: `SELECT (SELECT COUNT(*) FROM published_keys WHERE registry_index = @index AND event_id = @id)
+    + (SELECT COUNT(*) FROM published_ids WHERE event_id = @id) AS n`
+} as const
+
+/** Published rows deleted per pruning transaction, so one prune never holds the event loop long. */
+const pruneChunk = 5_000
+
+const attempt = <A>(message: string, f: () => A) =>
+  Effect.try({ try: f, catch: (cause) => new SqlError({ cause, message: `${message}: ${String(cause)}` }) })
+
+/** Builds the outbox on an open database (schema migrated now). */
+export const make = (db: Database.Database) =>
+  Effect.gen(function*() {
+    yield* attempt("configuring the outbox", () => {
+      db.pragma("journal_mode = WAL")
+      // FULL makes each commit durable across power loss, which is the whole point of
+      // writing here before committing the Kafka offset
+      db.pragma("synchronous = FULL")
+      // one process per outbox: two relays on one file would publish the same rows twice.
+      // The exclusive lock is taken by the first write and held until close, so a second
+      // executor on the same file fails at start with "database is locked" (ADR 0082).
+      db.pragma("locking_mode = EXCLUSIVE")
+      db.exec("BEGIN IMMEDIATE; COMMIT")
+    })
+    yield* attempt("migrating the outbox", () => migrate(db))
+
+    const inserts = new Map<number, Database.Statement>()
+    const insertFor = (rows: number) => {
+      let statement = inserts.get(rows)
+      if (statement === undefined) inserts.set(rows, statement = db.prepare(Sql.insert(rows)))
+      return statement
+    }
+    const upsertPosition = db.prepare(Sql.upsertPosition)
+    const selectPending = db.prepare(Sql.selectPending)
+    const countPending = db.prepare(Sql.countPending)
+    const firstPending = db.prepare(Sql.firstPending)
+    const lastSeq = db.prepare(Sql.lastSeq)
+    const insertRound = db.prepare(Sql.insertRound)
+    const markAhead = db.prepare(Sql.markAhead)
+    const markAheadByKey = db.prepare(Sql.markAheadByKey)
+    const dropAhead = db.prepare(Sql.dropAhead)
+    const selectByKey = db.prepare(Sql.selectByKey)
+    const selectByOrder = db.prepare(Sql.selectByOrder)
+    const bucketRange = db.prepare(Sql.bucketRange)
+    const selectLag = db.prepare(Sql.selectLag)
+    const countAhead = db.prepare(Sql.countAhead)
+    const selectKept = db.prepare(Sql.selectKept)
+    const selectPublishedBefore = db.prepare(Sql.selectPublishedBefore)
+    const selectChunkEnd = db.prepare(Sql.selectChunkEnd)
+    const rememberRange = db.prepare(Sql.rememberRange)
+    const deleteRange = db.prepare(Sql.deleteRange)
+    const dropRounds = db.prepare(Sql.dropRounds)
+    const forgetKeys = db.prepare(Sql.forgetKeys)
+    const forgetIds = db.prepare(Sql.forgetIds)
+    const selectKey = db.prepare(Sql.selectKey)
+    const selectRemembered = db.prepare(Sql.selectRemembered)
+
+    // the consumed positions and the watermark, read once: only this process writes them
+    const stored = new Map<string, Map<number, string>>()
+    const remember = (p: ConsumedPosition) => {
+      let partitions = stored.get(p.topic)
+      if (partitions === undefined) stored.set(p.topic, partitions = new Map())
+      partitions.set(p.partition, p.nextOffset)
+    }
+    let through = 0
+    let lastRoundAt = 0
+    yield* attempt("reading the consumed positions", () => {
+      const rows = db.prepare("SELECT topic, partition, next_offset FROM consumed").all() as Array<
+        { topic: string; partition: number; next_offset: string }
+      >
+      for (const row of rows) remember({ topic: row.topic, partition: row.partition, nextOffset: row.next_offset })
+      const round = db.prepare(
+        "SELECT through_seq, published_at FROM published_through ORDER BY through_seq DESC LIMIT 1"
+      ).get() as { through_seq: number; published_at: number } | undefined
+      through = round?.through_seq ?? 0
+      lastRoundAt = round?.published_at ?? 0
+    })
+
+    const writes = yield* Queue.sliding<void>(1)
+
+    // Rows committed since the relay was last caught up, in seq order, as the relay reads
+    // them: while `inMemory` holds, these are exactly the unpublished rows (every row above
+    // the watermark, none marked ahead), and `pending` answers from here instead of reading
+    // back what was just written. Anything that breaks that (rows pending at start, an insert
+    // that skipped a duplicate, a row found ahead, too many rows waiting) sends `pending` to
+    // the file until the watermark reaches the last row again.
+    const committed: Array<StoredMessage> = []
+    let inMemory = false
+    const maxInMemory = 100_000
+    const toMemory = () => {
+      committed.length = 0
+      inMemory = (countAhead.get() as { n: number }).n === 0 &&
+        ((lastSeq.get() as { seq: number | null }).seq ?? 0) <= through
+    }
+    yield* attempt("reading the outbox", toMemory)
+
+    const insertAll = db.transaction(
+      (messages: ReadonlyArray<OutboxMessage>, positions: ReadonlyArray<ConsumedPosition>, now: number) => {
+        let inserted = 0
+        // the seqs of each statement's rows: consecutive, in VALUES order, when it inserted all of them
+        const seqs: Array<number> = []
+        const bucket = Math.floor(now / 2 ** BUCKET_SHIFT)
+        for (let from = 0; from < messages.length;) {
+          let rows = maxRowsPerInsert
+          while (rows > messages.length - from) rows /= 2
+          const params: Array<unknown> = [now, bucket]
+          for (let i = from; i < from + rows; i++) {
+            const m = messages[i]!
+            params.push(m.registryIndex, m.eventId, m.orderId, m.topic, m.key, m.payload, JSON.stringify(m.headers))
+          }
+          const result = insertFor(rows).run(params)
+          inserted += result.changes
+          if (result.changes === rows) {
+            const last = Number(result.lastInsertRowid)
+            for (let i = 0; i < rows; i++) seqs.push(last - rows + 1 + i)
+          }
+          from += rows
+        }
+        for (const p of positions) upsertPosition.run(p.topic, p.partition, p.nextOffset)
+        return { inserted, seqs }
+      }
     )
 
-  const markPublished = (seqs: ReadonlyArray<number>, now: number) =>
-    seqs.length === 0
-      ? Effect.void
-      : sql`UPDATE outbox SET published_at = ${now} WHERE published_at IS NULL AND ${sql.in("seq", seqs)}`.pipe(
-        Effect.asVoid
+    const keep = (messages: ReadonlyArray<OutboxMessage>, seqs: ReadonlyArray<number>, now: number) => {
+      if (!inMemory) return
+      if (seqs.length !== messages.length || committed.length + seqs.length > maxInMemory) {
+        inMemory = false
+        committed.length = 0
+        return
+      }
+      for (let i = 0; i < messages.length; i++) {
+        const m = messages[i]!
+        committed.push({
+          seq: seqs[i]!,
+          registryIndex: m.registryIndex,
+          eventId: m.eventId,
+          orderId: m.orderId,
+          topic: m.topic,
+          key: m.key,
+          payload: m.payload,
+          headers: m.headers,
+          createdAt: now
+        })
+      }
+    }
+
+    const record = (
+      messages: ReadonlyArray<OutboxMessage>,
+      positions: ReadonlyArray<ConsumedPosition>,
+      now: number
+    ) =>
+      attempt("writing to the outbox", () => {
+        const { inserted, seqs } = insertAll(messages, positions, now)
+        // committed: now the positions and the rows are the file's
+        for (const p of positions) remember(p)
+        if (inserted > 0) keep(messages, seqs, now)
+        return inserted
+      }).pipe(
+        Effect.tap((inserted) => inserted > 0 ? Queue.offer(writes, undefined) : Effect.void),
+        Effect.withSpan("Outbox.record", { attributes: { messages: messages.length }, captureStackTrace: false })
       )
 
-  const markPublishedByEventId = (eventIds: ReadonlyArray<string>, now: number) =>
-    eventIds.length === 0
-      ? Effect.succeed(0)
-      : sql<{ seq: number }>`
-          UPDATE outbox SET published_at = ${now}
-          WHERE published_at IS NULL AND ${sql.in("event_id", eventIds)} RETURNING seq`.pipe(
-        Effect.map((rows) => rows.length)
+    const pending = (limit: number) =>
+      attempt("reading pending rows", () => {
+        if (inMemory) {
+          // published rows were dropped from the front when the watermark moved
+          return committed.length <= limit ? committed.slice() : committed.slice(0, limit)
+        }
+        return (selectPending.all(through, limit) as Array<Row>).map(toStored)
+      })
+
+    /**
+     * Moves the watermark over every row from it on that is published (marked ahead, or
+     * below `atLeast` when those are all published), as one round at `now`; returns the new
+     * watermark. Runs inside a transaction.
+     */
+    const advance = (atLeast: number, now: number): number => {
+      const first = (firstPending.get(atLeast) as { seq: number | null }).seq
+      const next = first !== null ? first - 1 : Math.max(atLeast, (lastSeq.get() as { seq: number | null }).seq ?? 0)
+      if (next > through) {
+        // publish times only grow, so the rounds are in time order too (a clock step back
+        // must not make an older row look younger)
+        insertRound.run(next, Math.max(now, lastRoundAt))
+        dropAhead.run(next)
+      }
+      return next
+    }
+
+    const commitRound = (next: number, now: number) => {
+      if (next <= through) return
+      lastRoundAt = Math.max(now, lastRoundAt)
+      through = next
+      if (inMemory) {
+        let published = 0
+        while (published < committed.length && committed[published]!.seq <= through) published++
+        committed.splice(0, published)
+      } else {
+        toMemory() // caught up with the file: from now on the relay reads what is committed
+      }
+    }
+
+    const markSeqs = db.transaction((seqs: ReadonlyArray<number>, now: number) => {
+      let max = 0
+      let above = 0
+      for (const seq of seqs) {
+        if (seq > through) above++
+        if (seq > max) max = seq
+      }
+      if (above === 0) return through
+      // the relay's round is every pending row up to its last one: the watermark moves to
+      // it; anything else is marked ahead first
+      const covered = (countPending.get(through, max) as { n: number }).n === above
+      if (!covered) markAhead.run(now, JSON.stringify(seqs), through)
+      return advance(covered ? max : through, now)
+    })
+
+    const markPublished = (seqs: ReadonlyArray<number>, now: number) =>
+      seqs.length === 0
+        ? Effect.void
+        : attempt("marking rows published", () => commitRound(markSeqs(seqs, now), now))
+
+    const markKeys = db.transaction((keys: ReadonlyArray<EventKey>, now: number) => {
+      const marked = markAheadByKey.run(now, JSON.stringify(keys.map((k) => [k.registryIndex, k.eventId])), through)
+        .changes
+      return { marked, next: marked > 0 ? advance(through, now) : through }
+    })
+
+    // the scan reads back what the relay published, which is below the watermark by then:
+    // nothing is written (and nothing synced) unless a row is really found ahead of it
+    const markPublishedByKey = (keys: ReadonlyArray<EventKey>, now: number) =>
+      keys.length === 0 ? Effect.succeed(0) : attempt("marking rows published", () => {
+        const { marked, next } = markKeys(keys, now)
+        if (marked > 0) {
+          // rows found ahead of the watermark: the committed list no longer is what is pending
+          inMemory = false
+          committed.length = 0
+        }
+        commitRound(next, now)
+        return marked
+      })
+
+    const positions = (topic: string) =>
+      Effect.sync(() =>
+        [...(stored.get(topic) ?? new Map<number, string>())]
+          .sort(([a], [b]) => a - b)
+          .map(([partition, nextOffset]) => ({ topic, partition, nextOffset }))
       )
 
-  const positions = (topic: string) =>
-    sql<{ topic: string; partition: number; next_offset: string }>`
-      SELECT topic, partition, next_offset FROM consumed WHERE topic = ${topic} ORDER BY partition`.pipe(
-      Effect.map((rows) => rows.map((r) => ({ topic: r.topic, partition: r.partition, nextOffset: r.next_offset })))
-    )
+    const nextOffset = (topic: string, partition: number) =>
+      Effect.sync(() => {
+        const found = stored.get(topic)?.get(partition)
+        return found === undefined ? -1 : Number(found)
+      })
 
-  const findByOrderId = (orderId: string) =>
-    sql<Row>`SELECT * FROM outbox WHERE order_id = ${orderId} ORDER BY seq LIMIT 1`.pipe(
-      Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), toStored))
-    )
+    const findByKey = (key: EventKey) =>
+      attempt(
+        "looking up an event",
+        () => Option.map(Option.fromNullable(selectByKey.get(key.registryIndex, key.eventId) as Row), toStored)
+      )
 
-  const lag = sql<{ pending: number; oldest: number | null }>`
-    SELECT COUNT(*) AS pending, MIN(created_at) AS oldest FROM outbox WHERE published_at IS NULL`.pipe(
-    Effect.map(([row]) => ({ pending: row?.pending ?? 0, oldestPendingAt: Option.fromNullable(row?.oldest) }))
-  )
+    /** Buckets walked per statement (about 4 minutes of rows), so a walk never holds the event loop long. */
+    const bucketsPerStep = 4096
 
-  const prune = (policy: PrunePolicy, now: number) =>
-    Effect.gen(function*() {
-      const removed = yield* sql<{ event_id: string; published_at: number }>`
-        DELETE FROM outbox
-        WHERE published_at IS NOT NULL
-          AND published_at < ${now - policy.retainPublishedMs}
-          AND seq NOT IN (
-            SELECT seq FROM outbox WHERE published_at IS NOT NULL ORDER BY seq DESC LIMIT ${policy.keepPublished}
+    const findByOrderId = (orderId: string) =>
+      Effect.gen(function*() {
+        const range = yield* attempt(
+          "looking up an order",
+          () => bucketRange.get() as { lo: number | null; hi: number | null }
+        )
+        if (range.lo === null || range.hi === null) return Option.none<StoredMessage>()
+        for (let hi = range.hi; hi >= range.lo; hi -= bucketsPerStep) {
+          const found = yield* attempt(
+            "looking up an order",
+            () => selectByOrder.get({ hi, lo: hi - bucketsPerStep + 1, id: orderId }) as Row | undefined
           )
-        RETURNING event_id, published_at`
-      for (const row of removed) {
-        yield* sql`INSERT OR IGNORE INTO published_ids (event_id, published_at) VALUES (${row.event_id}, ${row.published_at})`
-      }
-      yield* sql`DELETE FROM published_ids WHERE published_at < ${now - (policy.rememberIdsMs ?? defaultRememberIdsMs)}`
-      return removed.length
-    }).pipe(sql.withTransaction, Effect.withSpan("Outbox.prune"))
+          if (found !== undefined) return Option.some(toStored(found))
+          yield* Effect.yieldNow()
+        }
+        return Option.none<StoredMessage>()
+      })
 
-  const wasPublished = (eventId: string) =>
-    sql<{ n: number }>`
-      SELECT (SELECT COUNT(*) FROM outbox WHERE event_id = ${eventId} AND published_at IS NOT NULL)
-           + (SELECT COUNT(*) FROM published_ids WHERE event_id = ${eventId}) AS n`.pipe(
-      Effect.map(([row]) => (row?.n ?? 0) > 0)
-    )
+    const lag = attempt("reading the outbox lag", () => {
+      const row = selectLag.get(through) as { pending: number; oldest: number | null }
+      return { pending: row.pending, oldestPendingAt: Option.fromNullable(row.oldest) }
+    })
 
-  return Outbox.of({
-    record,
-    pending,
-    markPublished,
-    markPublishedByEventId,
-    positions,
-    findByOrderId,
-    wasPublished,
-    lag,
-    prune
+    // The policy: published rows older than retainPublishedMs go, except the newest
+    // keepPublished published ones; their keys are remembered for rememberIdsMs. Publish
+    // times grow with seq, so what may go is every row up to a seq: deleted a chunk of seqs
+    // per transaction.
+    const pruneBound = (policy: PrunePolicy, now: number): number => {
+      const old = (selectPublishedBefore.get(now - policy.retainPublishedMs) as { seq: number } | undefined)?.seq ?? 0
+      if (policy.keepPublished === 0) return Math.min(old, through)
+      // rows marked ahead are published and newer than any row below the watermark
+      const ahead = (countAhead.get() as { n: number }).n
+      if (ahead >= policy.keepPublished) return Math.min(old, through)
+      const kept = selectKept.get(through, policy.keepPublished - ahead - 1) as { seq: number } | undefined
+      // fewer published rows than are kept: none may go
+      return kept === undefined ? 0 : Math.min(old, kept.seq - 1)
+    }
+
+    const pruneChunkTo = db.transaction((bound: number) => {
+      const end = (selectChunkEnd.get(bound, pruneChunk - 1) as { seq: number } | undefined)?.seq ?? bound
+      rememberRange.run(end)
+      const removed = deleteRange.run(end).changes
+      // the rounds below `end` only covered deleted rows; the watermark's own round stays
+      dropRounds.run(end)
+      return removed
+    })
+
+    const prune = (policy: PrunePolicy, now: number) =>
+      Effect.gen(function*() {
+        const bound = yield* attempt("pruning the outbox", () => pruneBound(policy, now))
+        let removed = 0
+        for (;;) {
+          const n = bound === 0 ? 0 : yield* attempt("pruning the outbox", () => pruneChunkTo(bound))
+          removed += n
+          if (n < pruneChunk) break
+          yield* Effect.yieldNow() // let the consumer and the relay run between chunks
+        }
+        const forgetBefore = now - (policy.rememberIdsMs ?? defaultRememberIdsMs)
+        yield* attempt("pruning the outbox", () => {
+          forgetKeys.run(forgetBefore)
+          forgetIds.run(forgetBefore)
+        })
+        return removed
+      }).pipe(Effect.withSpan("Outbox.prune", { captureStackTrace: false }))
+
+    const wasPublished = (key: EventKey) =>
+      attempt("looking up an event", () => {
+        const row = selectKey.get(key.registryIndex, key.eventId) as { seq: number; ahead: number } | undefined
+        if (row !== undefined) return row.seq <= through || row.ahead === 1
+        return (selectRemembered.get({ index: key.registryIndex, id: key.eventId }) as { n: number }).n > 0
+      })
+
+    const awaitWrites = (timeout: Duration.DurationInput) =>
+      Queue.take(writes).pipe(Effect.timeoutOption(timeout), Effect.asVoid)
+
+    return Outbox.of({
+      record,
+      pending,
+      markPublished,
+      markPublishedByKey,
+      positions,
+      nextOffset,
+      findByKey,
+      findByOrderId,
+      wasPublished,
+      lag,
+      prune,
+      awaitWrites
+    })
   })
-})
 
-export const layer = Layer.effect(Outbox, make)
+/**
+ * The outbox on its SQLite file (directory created), WAL + synchronous=FULL, open and
+ * exclusively locked for the layer's lifetime.
+ */
+export const layer = (filename: string): Layer.Layer<Outbox, SqlError> =>
+  Layer.scoped(
+    Outbox,
+    Effect.acquireRelease(
+      attempt(`opening the outbox ${filename}`, () => {
+        mkdirSync(dirname(filename), { recursive: true })
+        return new Database(filename)
+      }),
+      (db) => Effect.sync(() => db.close())
+    ).pipe(Effect.flatMap(make))
+  )

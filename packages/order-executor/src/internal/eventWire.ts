@@ -1,0 +1,173 @@
+// `trading.v1.OrderEvent` bytes on the executor's hot paths: writing every event into the
+// outbox, and reading the event id of every event the relay's scan reads back.
+import { OrderEvent } from "@trading/domain"
+
+const SIDE: Readonly<Record<OrderEvent.OrderEvent["side"], number>> = { UNSPECIFIED: 0, BUY: 1, SELL: 2 }
+const STATUS: Readonly<Record<OrderEvent.OrderEvent["status"], number>> = { ACCEPTED: 1, REJECTED: 2, EXECUTED: 3 }
+
+const varintLength = (value: number): number => {
+  let length = 1
+  for (let n = value; n >= 0x80; n = Math.floor(n / 0x80)) length++
+  return length
+}
+
+/** Bytes of a string field of ASCII text (0 when empty: proto3 omits defaults). */
+const stringLength = (s: string): number => s.length === 0 ? 0 : 1 + varintLength(s.length) + s.length
+/** Bytes of a varint field of a non-negative safe integer (0 when 0). */
+const numberLength = (n: number): number => n === 0 ? 0 : 1 + varintLength(n)
+
+const isAscii = (s: string): boolean => {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return false
+  return true
+}
+
+const isCount = (n: number): boolean => n >= 0 && Number.isSafeInteger(n)
+
+const writeVarint = (buf: Uint8Array, pos: number, value: number): number => {
+  let n = value
+  while (n >= 0x80) {
+    buf[pos++] = (n % 0x80) | 0x80
+    n = Math.floor(n / 0x80)
+  }
+  buf[pos++] = n
+  return pos
+}
+
+const writeString = (buf: Uint8Array, pos: number, tag: number, s: string): number => {
+  if (s.length === 0) return pos
+  buf[pos++] = tag
+  pos = writeVarint(buf, pos, s.length)
+  for (let i = 0; i < s.length; i++) buf[pos++] = s.charCodeAt(i)
+  return pos
+}
+
+const writeNumber = (buf: Uint8Array, pos: number, tag: number, n: number): number => {
+  if (n === 0) return pos
+  buf[pos++] = tag
+  return writeVarint(buf, pos, n)
+}
+
+/**
+ * The event's protobuf bytes: exactly what `OrderEvent.toBytes` writes (fields in order,
+ * defaults omitted, minimal varints; a property test checks it), without building the
+ * ts-proto object and its writer. Events with negative numbers (a rejected command may echo
+ * a negative quantity or price) or non-ASCII text take `OrderEvent.toBytes` itself.
+ */
+export const encode = (e: OrderEvent.OrderEvent): Uint8Array => {
+  if (
+    !isCount(e.quantity) || !isCount(e.limitPriceMicros) || !isCount(e.filledQuantity) ||
+    !isCount(e.fillPriceMicros) || !isCount(e.registryIndex) || !isCount(e.occurredAtUnixMs) ||
+    !isAscii(e.eventId) || !isAscii(e.orderId) || !isAscii(e.commandId) || !isAscii(e.symbol) || !isAscii(e.reason)
+  ) return OrderEvent.toBytes(e)
+  const side = SIDE[e.side]
+  const status = STATUS[e.status]
+  // a small Buffer is a slice of node's shared pool: no backing store of its own to allocate
+  const buf = Buffer.allocUnsafe(
+    numberLength(e.schemaVersion) + stringLength(e.eventId) + stringLength(e.orderId) +
+      stringLength(e.commandId) + stringLength(e.symbol) + numberLength(side) + numberLength(e.quantity) +
+      numberLength(e.limitPriceMicros) + numberLength(status) + stringLength(e.reason) +
+      numberLength(e.filledQuantity) + numberLength(e.fillPriceMicros) + numberLength(e.registryIndex) +
+      numberLength(e.occurredAtUnixMs)
+  )
+  let pos = writeNumber(buf, 0, 0x08, e.schemaVersion)
+  pos = writeString(buf, pos, 0x12, e.eventId)
+  pos = writeString(buf, pos, 0x1a, e.orderId)
+  pos = writeString(buf, pos, 0x22, e.commandId)
+  pos = writeString(buf, pos, 0x2a, e.symbol)
+  pos = writeNumber(buf, pos, 0x30, side)
+  pos = writeNumber(buf, pos, 0x38, e.quantity)
+  pos = writeNumber(buf, pos, 0x40, e.limitPriceMicros)
+  pos = writeNumber(buf, pos, 0x48, status)
+  pos = writeString(buf, pos, 0x52, e.reason)
+  pos = writeNumber(buf, pos, 0x58, e.filledQuantity)
+  pos = writeNumber(buf, pos, 0x60, e.fillPriceMicros)
+  pos = writeNumber(buf, pos, 0x68, e.registryIndex)
+  writeNumber(buf, pos, 0x70, e.occurredAtUnixMs)
+  // every byte is written (the sizes above are exact); a plain Uint8Array view of the slice
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.length)
+}
+
+// Where the last `readVarint` stopped (a second return value without allocating a pair; the
+// scan is synchronous and never re-entered).
+let varintEnd = 0
+
+/**
+ * The varint at `bytes[pos]`: its value when below 2^53, -2 when larger (but well formed),
+ * -1 when truncated or longer than 10 bytes.
+ */
+const readVarint = (bytes: Uint8Array, pos: number): number => {
+  let value = 0
+  let scale = 1
+  for (let i = 0; i < 10; i++) {
+    if (pos >= bytes.length) return -1
+    const byte = bytes[pos++]!
+    value += (byte & 0x7f) * scale
+    scale *= 0x80
+    if (byte < 0x80) {
+      varintEnd = pos
+      return Number.isSafeInteger(value) ? value : -2
+    }
+  }
+  return -1
+}
+
+/** What identifies an outbox row across the events topic: the registry's log index and the event id. */
+export interface EventKey {
+  readonly registryIndex: number
+  readonly eventId: string
+}
+
+/**
+ * The event id (field 2) and registry index (field 13) of an `OrderEvent` on the events
+ * topic, read without decoding the rest: undefined when the bytes are not a well-formed
+ * protobuf message, the id is not an id (1-128 visible ASCII characters) or the index is
+ * not a positive integer. The relay's scan only needs the key to mark its row (ADR 0081),
+ * and only this executor's relay writes this outbox's keys, so the rest of the event is not
+ * the scan's business; decoding and validating every event it reads back cost more than
+ * publishing it.
+ */
+export const eventKeyOf = (bytes: Uint8Array): EventKey | undefined => {
+  let start = -1
+  let end = -1
+  let registryIndex = 0
+  let pos = 0
+  while (pos < bytes.length) {
+    const tag = readVarint(bytes, pos)
+    // field numbers from 1 (fields above 2^28 are not this message's either)
+    if (tag < 8 || tag >= 2 ** 31) return undefined
+    pos = varintEnd
+    switch (tag & 7) {
+      case 0: {
+        const value = readVarint(bytes, pos)
+        if (value === -1) return undefined
+        // the last occurrence wins, as in every protobuf decoder
+        if (tag === 0x68) registryIndex = value
+        pos = varintEnd
+        break
+      }
+      case 1:
+        pos += 8
+        break
+      case 2: {
+        const length = readVarint(bytes, pos)
+        if (length < 0 || length > bytes.length - varintEnd) return undefined
+        if (tag === 0x12) {
+          start = varintEnd
+          end = varintEnd + length
+        }
+        pos = varintEnd + length
+        break
+      }
+      case 5:
+        pos += 4
+        break
+      default:
+        return undefined
+    }
+    if (pos > bytes.length) return undefined
+  }
+  if (registryIndex <= 0 || start < 0 || end - start < 1 || end - start > 128) return undefined
+  for (let i = start; i < end; i++) if ((bytes[i]! - 0x21) >>> 0 > 0x7e - 0x21) return undefined
+  const eventId = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1", start, end)
+  return { registryIndex, eventId }
+}
