@@ -64,24 +64,39 @@ export interface LatencySample {
   /** When the tick was generated (ms since the epoch). */
   readonly tickAt: number
   readonly latencyMs: number
+  /** Of which: tick generated -> its command on the commands topic (ingestor, broker, processor). */
+  readonly toCommandMs: number
+  /** Of which: command on the topic -> its event on the events topic (executor, raft, outbox relay). */
+  readonly toEventMs: number
 }
 
 /** One sample per order that has both a command and an event on the topics. */
 export const tickToEvent = async (kafka: KafkaJs.Kafka, commandsTopic: string, eventsTopic: string) => {
-  const tickAtByOrder = new Map<string, number>()
+  const tickAtByOrder = new Map<string, { readonly tickAt: number; readonly commandAt: number }>()
   await readTopic(kafka, commandsTopic, (m) => {
     const decoded = OrderCommand.fromBytes(m.value!)
-    if (Either.isRight(decoded)) tickAtByOrder.set(decoded.right.orderId, decoded.right.createdAtUnixMs)
+    if (Either.isRight(decoded) && !tickAtByOrder.has(decoded.right.orderId)) {
+      tickAtByOrder.set(decoded.right.orderId, {
+        tickAt: decoded.right.createdAtUnixMs,
+        commandAt: Number(m.timestamp)
+      })
+    }
   })
   const samples: Array<LatencySample> = []
   const seen = new Set<string>()
   await readTopic(kafka, eventsTopic, (m) => {
     const decoded = OrderEvent.fromBytes(m.value!)
     if (Either.isLeft(decoded) || seen.has(decoded.right.orderId)) return
-    const tickAt = tickAtByOrder.get(decoded.right.orderId)
-    if (tickAt === undefined) return
+    const stamps = tickAtByOrder.get(decoded.right.orderId)
+    if (stamps === undefined) return
     seen.add(decoded.right.orderId)
-    samples.push({ tickAt, latencyMs: Number(m.timestamp) - tickAt })
+    const eventAt = Number(m.timestamp)
+    samples.push({
+      tickAt: stamps.tickAt,
+      latencyMs: eventAt - stamps.tickAt,
+      toCommandMs: stamps.commandAt - stamps.tickAt,
+      toEventMs: eventAt - stamps.commandAt
+    })
   })
   return samples
 }

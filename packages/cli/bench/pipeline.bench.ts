@@ -88,11 +88,25 @@ const until = async (what: string, probe: () => Promise<boolean>, timeoutMs: num
 const running = (s: Service) => s.process.exitCode === null && s.process.signalCode === null
 
 const profileDir = (name: string) => join(tmpdir(), `pipeline-prof-${name}`)
+/** Extra V8/Node flags for every service (e.g. `--max-old-space-size=256`), to try settings without editing the start scripts. */
+const EXTRA_NODE_OPTIONS = process.env.BENCH_NODE_OPTIONS ?? ""
+/** Extra environment for every service, space-separated `NAME=value` pairs (e.g. `MALLOC_ARENA_MAX=2`). */
+const EXTRA_ENV: Record<string, string> = Object.fromEntries(
+  (process.env.BENCH_SERVICE_ENV ?? "").split(/\s+/).filter((s) => s.includes("=")).map((s) => {
+    const at = s.indexOf("=")
+    return [s.slice(0, at), s.slice(at + 1)]
+  })
+)
 const profiled = (name: string): Record<string, string> => {
-  if (!CPU_PROF.includes(name)) return {}
+  const extra = { ...EXTRA_ENV, ...(EXTRA_NODE_OPTIONS === "" ? {} : { NODE_OPTIONS: EXTRA_NODE_OPTIONS }) }
+  if (!CPU_PROF.includes(name)) return extra
   mkdirSync(profileDir(name), { recursive: true })
   const loader = fileURLToPath(new URL("cpu-profile.mjs", import.meta.url))
-  return { NODE_OPTIONS: `--import=${loader}`, BENCH_CPU_PROF_DIR: profileDir(name) }
+  return {
+    ...EXTRA_ENV,
+    NODE_OPTIONS: `--import=${loader} ${EXTRA_NODE_OPTIONS}`.trim(),
+    BENCH_CPU_PROF_DIR: profileDir(name)
+  }
 }
 
 /** A service on fixed free ports, healthy (HTTP 200) before this returns. */
@@ -166,6 +180,8 @@ interface PhaseResult {
   /** The executor's batches during the phase (executor_batch_seconds) and their mean time. */
   readonly executorBatches: number
   readonly executorBatchMs: number
+  /** Largest RSS sampled per process during the phase and its drain (MB). */
+  readonly rssMb: ReadonlyMap<string, number>
 }
 
 /** Busy and total jiffies of all CPUs since boot (/proc/stat): the machine, other work included. */
@@ -186,9 +202,12 @@ const batchStats = async (httpPort: number) => {
 
 /** Largest RSS seen and the kernel's high-water mark, per process label. */
 const memory = new Map<string, { pid: number; currentMb: number; peakMb: number; sampledMaxMb: number }>()
+/** Largest RSS sampled per process since the current phase began (reset by each phase). */
+const phaseMemory = new Map<string, number>()
 const sampleRss = (label: string, pid: number) => {
   const rss = Procfs.rss(pid)
   if (rss === undefined) return
+  phaseMemory.set(label, Math.max(rss.currentMb, phaseMemory.get(label) ?? 0))
   const prior = memory.get(label)
   memory.set(label, {
     pid,
@@ -261,6 +280,7 @@ const main = async () => {
       INGEST_RATE: String(rate / symbols.length),
       INGEST_SEED: String(rate)
     })).service
+    phaseMemory.clear()
     const from = Date.now()
     const pids: Array<[string, number]> = [
       ...services.map(([label, pid]): [string, number] => [label, pid()!]),
@@ -319,7 +339,8 @@ const main = async () => {
       cpu,
       machineCpu,
       executorBatches,
-      executorBatchMs: executorBatches === 0 ? NaN : (1000 * (batchesAfter.sum - batchesBefore.sum)) / executorBatches
+      executorBatchMs: executorBatches === 0 ? NaN : (1000 * (batchesAfter.sum - batchesBefore.sum)) / executorBatches,
+      rssMb: new Map(phaseMemory)
     }
   }
 
@@ -342,10 +363,12 @@ const main = async () => {
   }
 
   // latency of the orders whose tick was generated inside the latency phase
-  const samples = (await tickToEvent(kafka, topics.commands, topics.events))
+  const inWindow = (await tickToEvent(kafka, topics.commands, topics.events))
     .filter((s) => latencyWindow !== undefined && s.tickAt >= latencyWindow.from && s.tickAt <= latencyWindow.to)
-    .map((s) => s.latencyMs)
-    .sort((a, b) => a - b)
+  const sorted = (f: (s: (typeof inWindow)[number]) => number) => inWindow.map(f).sort((a, b) => a - b)
+  const samples = sorted((s) => s.latencyMs)
+  const toCommand = sorted((s) => s.toCommandMs)
+  const toEvent = sorted((s) => s.toEventMs)
   sampleAll()
 
   const fmt = (n: number) => Math.round(n).toLocaleString("en-US")
@@ -400,6 +423,15 @@ const main = async () => {
   console.log(cpuHeader.map((h, i) => h.padStart(cpuWidths[i]!)).join("  "))
   for (const row of cpuRows) console.log(row.map((c, i) => c.padStart(cpuWidths[i]!)).join("  "))
 
+  // memory per phase: a steady rate and an overload (a backlog in flight) hold different amounts
+  const rssLabels = [...new Set(results.flatMap((r) => [...r.rssMb.keys()]))]
+  const rssHeader = ["ticks/s target", ...rssLabels]
+  const rssRows = results.map((r) => [fmt(r.rate), ...rssLabels.map((l) => `${fmt(r.rssMb.get(l) ?? NaN)} MB`)])
+  const rssWidths = rssHeader.map((h, i) => Math.max(h.length, ...rssRows.map((r) => r[i]!.length)))
+  console.log("\nRSS per process, largest sampled during each phase and its drain (sampled every second)")
+  console.log(rssHeader.map((h, i) => h.padStart(rssWidths[i]!)).join("  "))
+  for (const row of rssRows) console.log(row.map((c, i) => c.padStart(rssWidths[i]!)).join("  "))
+
   const kept = results.filter((r) => r.keptUp)
   const sustained = kept.length === 0 ? 0 : Math.max(...kept.map((r) => r.eventsPerSecond))
   const summary: Array<[string, string, string]> = [
@@ -410,7 +442,17 @@ const main = async () => {
       ""
     ],
     [`tick-to-event p99 at ${fmt(LATENCY_RATE)} ticks/s`, `${percentile(samples, 0.99).toFixed(1)} ms`, "<= 50 ms"],
-    [`tick-to-event max at ${fmt(LATENCY_RATE)} ticks/s`, `${(samples.at(-1) ?? NaN).toFixed(1)} ms`, ""]
+    [`tick-to-event max at ${fmt(LATENCY_RATE)} ticks/s`, `${(samples.at(-1) ?? NaN).toFixed(1)} ms`, ""],
+    [
+      "  of which tick -> command on its topic, p50 / p99",
+      `${percentile(toCommand, 0.5).toFixed(1)} / ${percentile(toCommand, 0.99).toFixed(1)} ms`,
+      ""
+    ],
+    [
+      "  of which command on its topic -> event on its topic, p50 / p99",
+      `${percentile(toEvent, 0.5).toFixed(1)} / ${percentile(toEvent, 0.99).toFixed(1)} ms`,
+      ""
+    ]
   ]
   for (const [label, m] of memory) {
     summary.push([
