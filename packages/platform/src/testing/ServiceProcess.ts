@@ -24,7 +24,7 @@ export type ServiceName = "market-ingestor" | "stream-processor" | "order-execut
  * semi-space instead of V8's 16 MiB, which under load saves 15-25 MB of RSS per process for
  * no measurable CPU.
  */
-export const nodeFlags: ReadonlyArray<string> = ["--max-semi-space-size=4"]
+export const nodeFlags: ReadonlyArray<string> = ["--max-semi-space-size=4", "--heap-growing-percent=30"]
 
 /** The bundle of a service (`pnpm build`, or the integration tests' global setup, writes it). */
 export const bundlePath = (service: ServiceName) => `${repoRoot}packages/${service}/dist/main.mjs`
