@@ -82,7 +82,7 @@ export const executorConfig: Config.Config<ExecutorSettings> = Config.all({
       validation: (s) => /^[\w.-]{1,64}$/.test(s)
     })
   ),
-  relayInterval: millis("OUTBOX_RELAY_INTERVAL_MS", 20),
+  relayInterval: millis("OUTBOX_RELAY_INTERVAL_MS", 5),
   relayBatch: positiveInt("OUTBOX_RELAY_BATCH", 1000),
   retainPublished: millis("OUTBOX_RETAIN_PUBLISHED_MS", 60 * 60 * 1000),
   keepPublished: Config.integer("OUTBOX_KEEP_PUBLISHED").pipe(
