@@ -15,6 +15,7 @@ import * as MemoryStorage from "./MemoryStorage.js"
 import * as MemoryTransport from "./MemoryTransport.js"
 import * as RaftNode from "./RaftNode.js"
 import { encodeCommand } from "./sim/Registry.js"
+import type { StateMachine } from "./StateMachine.js"
 import { Storage, type StorageApi } from "./Storage.js"
 import { Transport } from "./Transport.js"
 
@@ -312,6 +313,50 @@ describe("durable storage (real files)", () => {
       // two snapshots' worth of commands: the newest one covers at least the sixth command
       expect(loaded.snapshot?.index ?? 0).toBeGreaterThanOrEqual(6)
       expect(loaded.entries.length).toBeLessThan(4)
+    }))
+
+  it.scoped("a snapshot spread stretches the threshold by a random factor, never below it", () =>
+    Effect.gen(function*() {
+      // snapshotEvery 4 with spread 1: the threshold is 4 times a factor in [1, 2), so the
+      // first snapshot is captured after 4 to 8 applied entries; without a spread, after exactly 4
+      const firstSnapshotAt = (seed: string, spread: number) =>
+        Effect.gen(function*() {
+          const network = yield* MemoryTransport.make
+          const inner = RegistrySM.make()
+          let applied = 0
+          const captures: Array<number> = []
+          const sm: StateMachine = {
+            ...inner,
+            apply: (command, index) => Effect.zipLeft(inner.apply(command, index), Effect.sync(() => applied = index)),
+            snapshot: Effect.zipLeft(inner.snapshot, Effect.sync(() => captures.push(applied)))
+          }
+          const scope = yield* Scope.make()
+          const node = yield* RaftNode.make(
+            { id: "solo", bootstrap: ["solo"], snapshotEvery: 4, snapshotSpread: spread },
+            sm
+          ).pipe(
+            Effect.provideService(Storage, MemoryStorage.make(MemoryStorage.makeDisk())),
+            Effect.provideService(Transport, network.transport),
+            Scope.extend(scope)
+          )
+          yield* advance(250)
+          for (let i = 0; i < 12 && captures.length === 0; i++) {
+            const f = yield* Effect.fork(node.propose(write(`k${i}`, "v")))
+            yield* advance(10)
+            yield* f.await
+          }
+          yield* Scope.close(scope, Exit.void)
+          return captures[0] ?? 0
+        }).pipe(Effect.withRandom(Random.make(seed)))
+      const exact = yield* Effect.forEach(["a", "b", "c"], (seed) => firstSnapshotAt(seed, 0))
+      expect(exact).toEqual([4, 4, 4])
+      const spread = yield* Effect.forEach(["a", "b", "c", "d", "e", "f"], (seed) => firstSnapshotAt(seed, 1))
+      for (const at of spread) {
+        expect(at).toBeGreaterThanOrEqual(4)
+        expect(at).toBeLessThanOrEqual(8)
+      }
+      // six seeds all drawing the same stretch would mean no spread at all
+      expect(new Set(spread).size).toBeGreaterThan(1)
     }))
 
   it.scoped("a torn log tail is detected and truncated on start", () =>

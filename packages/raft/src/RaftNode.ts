@@ -65,6 +65,13 @@ export interface RaftNodeConfig {
    * let it grow with the entry count alone.
    */
   readonly snapshotBytes?: number | undefined
+  /**
+   * Stretch each snapshot's thresholds by a random factor in [1, 1 + snapshotSpread) (default
+   * 0: exact). Nodes that apply the same entries would otherwise all snapshot at the same
+   * index, i.e. at the same moment: on shared disks (nodes on one machine, or one storage
+   * array) their writes then stall every node's log fsync at once, and with it every commit.
+   */
+  readonly snapshotSpread?: number | undefined
   /** Most requests taken from the mailbox per turn; consecutive proposals in it form one batch. */
   readonly maxBatch?: number | undefined
 }
@@ -159,6 +166,8 @@ export const make = (
     const tick = Duration.decode(config.tick ?? "10 millis")
     const snapshotEvery = config.snapshotEvery ?? 1024
     const snapshotBytes = config.snapshotBytes ?? 16 * 1024 * 1024
+    const snapshotSpread = Math.max(0, config.snapshotSpread ?? 0)
+    const stretch = snapshotSpread === 0 ? Effect.succeed(1) : Effect.map(Random.next, (r) => 1 + r * snapshotSpread)
     const maxBatch = config.maxBatch ?? 256
     const jitter = Random.nextIntBetween(0, options.electionTicks)
 
@@ -343,6 +352,8 @@ export const make = (
     /** Bytes of the commands applied since the last snapshot (the in-memory log grows with them). */
     let bytesSinceSnapshot = 0
     let snapshotting = false
+    /** This snapshot's stretch of the thresholds (snapshotSpread). */
+    let stretched = yield* stretch
     // what a snapshot taken now must record besides the data (the core derives the same)
     let appliedTerm = persisted.snapshot?.term ?? 0
     let appliedMembership: Membership = persisted.snapshot?.membership ?? emptyMembership
@@ -373,7 +384,10 @@ export const make = (
             }
           }
           yield* serveReads
-          if ((applied - snapshotAt >= snapshotEvery || bytesSinceSnapshot >= snapshotBytes) && !snapshotting) {
+          if (
+            (applied - snapshotAt >= snapshotEvery * stretched || bytesSinceSnapshot >= snapshotBytes * stretched) &&
+            !snapshotting
+          ) {
             // Capture here, serialize on a fiber of its own: a large state takes long to
             // encode, and applying (which answers proposals) must not wait for it. The core
             // ignores the compaction if a newer snapshot was installed meanwhile.
@@ -384,6 +398,7 @@ export const make = (
             const at = { index: applied, term: appliedTerm, membership: appliedMembership }
             snapshotAt = applied
             bytesSinceSnapshot = 0
+            stretched = yield* stretch
             snapshotting = true
             yield* Effect.forkIn(
               Effect.gen(function*() {
