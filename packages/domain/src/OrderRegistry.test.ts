@@ -220,6 +220,12 @@ describe("OrderRegistry", () => {
           }
           expect(steps).toBeGreaterThanOrEqual(Math.floor(OrderRegistry.size(captured) / slice))
           expect(OrderRegistry.snapshot(captured)).toEqual(whole)
+          // room reserved for a caller's header: zeros, then exactly the same snapshot
+          const reserved = OrderRegistry.snapshotSlices(captured, slice, 7)
+          let last = reserved.next()
+          while (last.done !== true) last = reserved.next()
+          expect(last.value.subarray(0, 7)).toEqual(new Uint8Array(7))
+          expect(last.value.subarray(7)).toEqual(whole)
           // and the state itself went on: it is the state of the whole history
           later = applyAll(batches.slice(index - 1), later, index)[0]
           expect(OrderRegistry.snapshot(later)).toEqual(

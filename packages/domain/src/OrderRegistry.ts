@@ -553,15 +553,20 @@ const HEADER = 4 + 1 + 8 * 4 + 4
  * give its event loop back between steps. Give it a `Capture` (taken where the state is
  * applied, ADR 0036); a `State` is captured at once, when this is called. Applying to the
  * state meanwhile does not change what is written. The generator's return value is the
- * snapshot, the same bytes as `snapshot`.
+ * snapshot, the same bytes as `snapshot`, after `reserve` zero bytes that the caller may
+ * fill with a header of its own (so a runtime that frames the snapshot never copies it).
  */
-export const snapshotSlices = (from: State | Capture, slice = 4096): Generator<void, Uint8Array, void> =>
-  writeSlices(isCapture(from) ? from : capture(from), slice)
+export const snapshotSlices = (
+  from: State | Capture,
+  slice = 4096,
+  reserve = 0
+): Generator<void, Uint8Array, void> => writeSlices(isCapture(from) ? from : capture(from), slice, reserve)
 
-function* writeSlices(captured: Capture, slice: number): Generator<void, Uint8Array, void> {
+function* writeSlices(captured: Capture, slice: number, reserve: number): Generator<void, Uint8Array, void> {
   const { entries } = captured
-  const out = new Uint8Array(HEADER + entries.bytes)
-  const view = new DataView(out.buffer)
+  const whole = new Uint8Array(reserve + HEADER + entries.bytes)
+  const out = whole.subarray(reserve)
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength)
   out.set(MAGIC, 0)
   out[4] = SNAPSHOT_VERSION
   view.setFloat64(5, captured.retention.maxOrders)
@@ -587,7 +592,7 @@ function* writeSlices(captured: Capture, slice: number): Generator<void, Uint8Ar
       yield
     }
   }
-  return out
+  return whole
 }
 
 /** The whole snapshot at once (see `snapshotSlices`). */

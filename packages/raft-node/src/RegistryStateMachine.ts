@@ -67,16 +67,17 @@ const capture = (s: SmState): Captured => ({
 // Snapshot: "RNSM" u8 version, f64 applied, u32 directory JSON length, directory JSON, registry snapshot.
 const MAGIC = [0x52, 0x4e, 0x53, 0x4d]
 
-const snapshotHeader = (s: Captured, registryLength: number) => {
+/** The state machine's header (magic, version, applied index, member directory) before the registry's snapshot. */
+const snapshotHeader = (s: Captured) => {
   const dir = encoder.encode(JSON.stringify([...s.directory.values()]))
-  const out = new Uint8Array(4 + 1 + 8 + 4 + dir.length + registryLength)
-  const view = new DataView(out.buffer)
-  out.set(MAGIC, 0)
-  out[4] = 1
+  const header = new Uint8Array(17 + dir.length)
+  const view = new DataView(header.buffer)
+  header.set(MAGIC, 0)
+  header[4] = 1
   view.setFloat64(5, s.applied)
   view.setUint32(13, dir.length)
-  out.set(dir, 17)
-  return { out, registryAt: 17 + dir.length }
+  header.set(dir, 17)
+  return header
 }
 
 /** Gives the event loop back (network, timers) before the next slice of work. */
@@ -92,15 +93,16 @@ const yieldToEventLoop = Effect.async<void>((resume) => {
  */
 const serialize = (s: Captured): Effect.Effect<Uint8Array> =>
   Effect.gen(function*() {
-    const slices = OrderRegistry.snapshotSlices(s.registry)
+    // the registry is written after room for the header: the snapshot is built in place, never copied
+    const header = snapshotHeader(s)
+    const slices = OrderRegistry.snapshotSlices(s.registry, 4096, header.length)
     let step = slices.next()
     while (step.done !== true) {
       yield* yieldToEventLoop
       step = slices.next()
     }
-    const registry = step.value
-    const { out, registryAt } = snapshotHeader(s, registry.length)
-    out.set(registry, registryAt)
+    const out = step.value
+    out.set(header, 0)
     return out
   })
 

@@ -82,14 +82,56 @@ const unseal = (file: string, bytes: Buffer): Buffer => {
   return bytes.subarray(4)
 }
 
-const encodeSnapshot = (s: Snapshot): Buffer => {
+/**
+ * A snapshot file as the parts written one after the other (`writev`), never concatenated:
+ * `[u32 crc32 of the rest][u32 meta length][u32 config length][meta][config][data]`. The
+ * data is the state machine's, tens of MB for a large registry; each copy of it cost tens of
+ * milliseconds of the event loop.
+ */
+const snapshotParts = (s: Snapshot) => {
   const meta = Buffer.from(JSON.stringify({ index: s.index, term: s.term }))
   const config = Buffer.from(encodeMembership(s.membership))
   const head = Buffer.alloc(8)
   head.writeUInt32LE(meta.length, 0)
   head.writeUInt32LE(config.length, 4)
-  return sealed(Buffer.concat([head, meta, config, s.data]))
+  const data = Buffer.from(s.data.buffer, s.data.byteOffset, s.data.byteLength)
+  return { prefix: [head, meta, config], data }
 }
+
+const crcHeader = (crc: number) => {
+  const header = Buffer.alloc(4)
+  header.writeUInt32LE(crc, 0)
+  return header
+}
+
+/** The parts of a snapshot file with its checksum, computed in one go (small or rare snapshots). */
+const encodeSnapshot = (s: Snapshot): Array<Buffer> => {
+  const { data, prefix } = snapshotParts(s)
+  let crc = 0
+  for (const part of prefix) crc = crc32(part, crc)
+  return [crcHeader(crc32(data, crc)), ...prefix, data]
+}
+
+/** Gives the event loop back (network, timers) before the next slice of work. */
+const yieldToEventLoop = Effect.async<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
+
+const CRC_SLICE = 1 << 20
+
+/** `encodeSnapshot` with the checksum of the data taken a MiB at a time between event-loop turns. */
+const encodeSnapshotSliced = (s: Snapshot): Effect.Effect<Array<Buffer>> =>
+  Effect.gen(function*() {
+    const { data, prefix } = snapshotParts(s)
+    let crc = 0
+    for (const part of prefix) crc = crc32(part, crc)
+    for (let at = 0; at < data.length; at += CRC_SLICE) {
+      crc = crc32(data.subarray(at, at + CRC_SLICE), crc)
+      if (at + CRC_SLICE < data.length) yield* yieldToEventLoop
+    }
+    return [crcHeader(crc), ...prefix, data]
+  })
 
 const decodeSnapshot = (file: string, bytes: Buffer): Snapshot => {
   const body = unseal(file, bytes)
@@ -115,11 +157,12 @@ const fsyncDir = (dir: string) => {
 }
 
 /** Crash-safe replacement: after a crash the file is either the old or the new content. */
-const atomicWrite = (dir: string, name: string, content: Buffer) => {
+const atomicWrite = (dir: string, name: string, content: Buffer | ReadonlyArray<Buffer>) => {
   const tmp = path.join(dir, `${name}.tmp`)
   const fd = fs.openSync(tmp, "w")
   try {
-    fs.writeSync(fd, content)
+    if (Buffer.isBuffer(content)) fs.writeSync(fd, content)
+    else writeAllSync(fd, content)
     fs.fsyncSync(fd)
   } finally {
     fs.closeSync(fd)
@@ -128,11 +171,40 @@ const atomicWrite = (dir: string, name: string, content: Buffer) => {
   fsyncDir(dir)
 }
 
-/** `atomicWrite` off the event loop: the content is written and fsynced on the thread pool. */
-const writeTemporary = async (file: string, content: Buffer) => {
+/** Writes every part in order; `writev` may write less than asked, so it goes on from there. */
+const writeAllSync = (fd: number, parts: ReadonlyArray<Buffer>) => {
+  let rest = parts.filter((p) => p.length > 0)
+  while (rest.length > 0) {
+    let written = fs.writevSync(fd, rest)
+    const next: Array<Buffer> = []
+    for (const part of rest) {
+      if (written >= part.length) written -= part.length
+      else {
+        next.push(part.subarray(written))
+        written = 0
+      }
+    }
+    rest = next
+  }
+}
+
+/** `atomicWrite`'s temporary file off the event loop: the parts are written and fsynced on the thread pool. */
+const writeTemporary = async (file: string, parts: ReadonlyArray<Buffer>) => {
   const handle = await fs.promises.open(file, "w")
   try {
-    await handle.writeFile(content)
+    let rest = parts.filter((p) => p.length > 0)
+    while (rest.length > 0) {
+      let { bytesWritten } = await handle.writev(rest)
+      const next: Array<Buffer> = []
+      for (const part of rest) {
+        if (bytesWritten >= part.length) bytesWritten -= part.length
+        else {
+          next.push(part.subarray(bytesWritten))
+          bytesWritten = 0
+        }
+      }
+      rest = next
+    }
     await handle.sync()
   } finally {
     await handle.close()
@@ -292,9 +364,10 @@ export const make = (dir: string): Effect.Effect<StorageApi, StorageError, Scope
       saveSnapshot: (snapshot) =>
         Effect.gen(function*() {
           const tmp = path.join(dir, `snapshot.${snapshot.index}.tmp`)
+          const parts = yield* encodeSnapshotSliced(snapshot)
           yield* Effect.tryPromise({
             try: () =>
-              writeTemporary(tmp, encodeSnapshot(snapshot)),
+              writeTemporary(tmp, parts),
             catch: (cause) =>
               new StorageError({ op: "write", path: tmp, cause })
           })
