@@ -1,6 +1,7 @@
 // pnpm bench:pipeline: the whole pipeline as separate processes on the Kafka broker
 // (KAFKA_BROKERS): three raft-nodes, stream-processor, order-executor and a market-ingestor,
-// each `node --import tsx <main.ts>` with LOG_LEVEL=warn, on unique topics and groups.
+// each run from its bundle (`node <flags> packages/<svc>/dist/main.mjs`, as the start scripts
+// do) with LOG_LEVEL=warn, on unique topics and groups.
 //
 // Ticks come from the ingestor's own synthetic feed (INGEST_RATE per symbol over
 // BENCH_SYMBOLS symbols spread evenly over the 3 partitions): the ingestor paces itself on
@@ -428,7 +429,7 @@ const main = async () => {
   const rssHeader = ["ticks/s target", ...rssLabels]
   const rssRows = results.map((r) => [fmt(r.rate), ...rssLabels.map((l) => `${fmt(r.rssMb.get(l) ?? NaN)} MB`)])
   const rssWidths = rssHeader.map((h, i) => Math.max(h.length, ...rssRows.map((r) => r[i]!.length)))
-  console.log("\nRSS per process, largest sampled during each phase and its drain (sampled every second)")
+  console.log("\nRSS per process, largest sampled during each phase (every second) and its drain (every 250 ms)")
   console.log(rssHeader.map((h, i) => h.padStart(rssWidths[i]!)).join("  "))
   for (const row of rssRows) console.log(row.map((c, i) => c.padStart(rssWidths[i]!)).join("  "))
 

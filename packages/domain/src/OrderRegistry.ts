@@ -560,7 +560,12 @@ export const snapshotSlices = (
   from: State | Capture,
   slice = 4096,
   reserve = 0
-): Generator<void, Uint8Array, void> => writeSlices(isCapture(from) ? from : capture(from), slice, reserve)
+): Generator<void, Uint8Array, void> => {
+  if (!Number.isSafeInteger(reserve) || reserve < 0) {
+    throw new RangeError(`OrderRegistry.snapshotSlices: reserve must be a non-negative integer, got ${reserve}`)
+  }
+  return writeSlices(isCapture(from) ? from : capture(from), slice, reserve)
+}
 
 function* writeSlices(captured: Capture, slice: number, reserve: number): Generator<void, Uint8Array, void> {
   const { entries } = captured

@@ -22,6 +22,9 @@ import * as EventWire from "./internal/eventWire.js"
 import { Outbox, type StoredMessage } from "./outbox/Outbox.js"
 import { relayScanGroup, type TopicNames } from "./Topics.js"
 
+/** Longest an idle relay sleeps without a commit waking it. */
+const idleWait = Duration.millis(100)
+
 const published = Metrics.counter("executor_events_published_total", "outbox rows published to the events topic")
 
 const toRecord = (m: StoredMessage): OutgoingRecord => ({
@@ -121,12 +124,13 @@ export const layer = (settings: ExecutorSettings) =>
             yield* Effect.sleep("500 millis")
             yield* awaitCaughtUp(scan)
           } else if (published.right < settings.relayBatch) {
-            // Nothing more for now: go again when the executor commits new rows (or after
-            // relayInterval), but not sooner than relayInterval after this round began. An
-            // idle relay publishes a commit at once; a busy one gathers the commits of one
-            // interval into one produce request (and one mark, and one batch for its scan to
-            // read back) instead of one round per commit.
-            yield* outbox.awaitWrites(settings.relayInterval)
+            // Nothing more for now: go again when the executor commits new rows, but not
+            // sooner than relayInterval after this round began. An idle relay publishes a
+            // commit at once; a busy one gathers the commits of one interval into one produce
+            // request (and one mark, and one batch for its scan to read back) instead of one
+            // round per commit. The idle timeout only matters for rows that become pending
+            // without a commit (a failed publish leaves them); it is not a polling rate.
+            yield* outbox.awaitWrites(Duration.max(settings.relayInterval, idleWait))
             const wait = roundAt + interval - (yield* Clock.currentTimeMillis)
             if (wait > 0) yield* Effect.sleep(wait)
           }

@@ -159,7 +159,7 @@ const make = Effect.gen(function*() {
       snapshotBytes: settings.snapshotBytes,
       // up to 1.5x the thresholds, drawn per snapshot: replicas apply the same entries and
       // would otherwise snapshot together, stalling each other's fsyncs on a shared disk
-      // (bench:raft p99 at half of peak: 220-240 ms in lockstep, 38-52 ms spread; ADR 0036)
+      // (bench:raft p99 at half of peak: 223-240 ms in lockstep, 45-52 ms spread; ADR 0036)
       snapshotSpread: 0.5
     },
     {

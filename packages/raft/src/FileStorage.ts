@@ -171,21 +171,27 @@ const atomicWrite = (dir: string, name: string, content: Buffer | ReadonlyArray<
   fsyncDir(dir)
 }
 
-/** Writes every part in order; `writev` may write less than asked, so it goes on from there. */
+/**
+ * The parts still to write after `writev` wrote `written` bytes of `parts` (it may write
+ * less than asked). Zero bytes written while some remain would loop forever: an error.
+ */
+const unwritten = (parts: ReadonlyArray<Buffer>, written: number): Array<Buffer> => {
+  if (written === 0 && parts.length > 0) throw new Error("writev wrote nothing")
+  const rest: Array<Buffer> = []
+  for (const part of parts) {
+    if (written >= part.length) written -= part.length
+    else {
+      rest.push(part.subarray(written))
+      written = 0
+    }
+  }
+  return rest
+}
+
+/** Writes every part in order at the file's position. */
 const writeAllSync = (fd: number, parts: ReadonlyArray<Buffer>) => {
   let rest = parts.filter((p) => p.length > 0)
-  while (rest.length > 0) {
-    let written = fs.writevSync(fd, rest)
-    const next: Array<Buffer> = []
-    for (const part of rest) {
-      if (written >= part.length) written -= part.length
-      else {
-        next.push(part.subarray(written))
-        written = 0
-      }
-    }
-    rest = next
-  }
+  while (rest.length > 0) rest = unwritten(rest, fs.writevSync(fd, rest))
 }
 
 /** `atomicWrite`'s temporary file off the event loop: the parts are written and fsynced on the thread pool. */
@@ -193,18 +199,7 @@ const writeTemporary = async (file: string, parts: ReadonlyArray<Buffer>) => {
   const handle = await fs.promises.open(file, "w")
   try {
     let rest = parts.filter((p) => p.length > 0)
-    while (rest.length > 0) {
-      let { bytesWritten } = await handle.writev(rest)
-      const next: Array<Buffer> = []
-      for (const part of rest) {
-        if (bytesWritten >= part.length) bytesWritten -= part.length
-        else {
-          next.push(part.subarray(bytesWritten))
-          bytesWritten = 0
-        }
-      }
-      rest = next
-    }
+    while (rest.length > 0) rest = unwritten(rest, (await handle.writev(rest)).bytesWritten)
     await handle.sync()
   } finally {
     await handle.close()

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
@@ -357,6 +358,20 @@ describe("durable storage (real files)", () => {
       }
       // six seeds all drawing the same stretch would mean no spread at all
       expect(new Set(spread).size).toBeGreaterThan(1)
+      // a spread that would make the thresholds unreachable is refused, not silently kept
+      for (const bad of [NaN, Infinity, -0.5]) {
+        const network = yield* MemoryTransport.make
+        const exit = yield* RaftNode.make(
+          { id: "solo", bootstrap: ["solo"], snapshotEvery: 4, snapshotSpread: bad },
+          RegistrySM.make()
+        ).pipe(
+          Effect.provideService(Storage, MemoryStorage.make(MemoryStorage.makeDisk())),
+          Effect.provideService(Transport, network.transport),
+          Effect.scoped,
+          Effect.exit
+        )
+        expect(Exit.isFailure(exit) && Cause.isDie(exit.cause), String(bad)).toBe(true)
+      }
     }))
 
   it.scoped("a torn log tail is detected and truncated on start", () =>

@@ -166,7 +166,11 @@ export const make = (
     const tick = Duration.decode(config.tick ?? "10 millis")
     const snapshotEvery = config.snapshotEvery ?? 1024
     const snapshotBytes = config.snapshotBytes ?? 16 * 1024 * 1024
-    const snapshotSpread = Math.max(0, config.snapshotSpread ?? 0)
+    const snapshotSpread = config.snapshotSpread ?? 0
+    // NaN or Infinity would make both thresholds unreachable: snapshots would silently stop
+    if (!Number.isFinite(snapshotSpread) || snapshotSpread < 0) {
+      return yield* Effect.dieMessage(`RaftNode: snapshotSpread must be a finite number >= 0, got ${snapshotSpread}`)
+    }
     const stretch = snapshotSpread === 0 ? Effect.succeed(1) : Effect.map(Random.next, (r) => 1 + r * snapshotSpread)
     const maxBatch = config.maxBatch ?? 256
     const jitter = Random.nextIntBetween(0, options.electionTicks)

@@ -8,7 +8,9 @@ import type * as Effect from "effect/Effect"
  * `snapshot` is in two parts so a large state never stalls the node: the outer effect
  * captures the state as of the last `apply` (cheap: an immutable value or a copy), the inner
  * one serializes that capture. The node runs the inner effect on its own fiber while it
- * keeps applying, so it must not read the live state again.
+ * keeps applying, so it must not read the live state again. The bytes it returns belong to
+ * the node from then on and must never change: storage checksums and writes them across
+ * several event-loop turns, and the log keeps them to send to followers.
  */
 export interface StateMachine {
   readonly apply: (command: Uint8Array, index: number) => Effect.Effect<Uint8Array>
