@@ -5,6 +5,7 @@
 // which the caller then hands to `Tick.validate` for the verdict and the message;
 // `encodeTicks` writes the generated encoder's exact bytes. Property tests compare both with
 // the domain.
+import * as FastWire from "@trading/domain/FastWire"
 import { ID_PATTERN, MAX_UNIX_MS, MIN_UNIX_MS, SCHEMA_VERSION, SYMBOL_PATTERN } from "@trading/domain/Fields"
 import * as Tick from "@trading/domain/Tick"
 
@@ -42,55 +43,20 @@ export const checkTick = (input: unknown, nowUnixMs?: number): Tick.Tick | undef
   return { schemaVersion: SCHEMA_VERSION, tickId, symbol, priceMicros, size, observedAtUnixMs, sequence, source }
 }
 
-const varintLength = (n: number): number => {
-  let length = 1
-  while (n >= 0x80) {
-    n = Math.floor(n / 0x80)
-    length++
-  }
-  return length
-}
-
-const isAscii = (s: string): boolean => {
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false
-  return true
-}
-
-/** Encoded length of a tick the fast writer handles, or -1 (negative numbers, non-ASCII text). */
+/**
+ * Encoded length of a tick the fast writer handles, or -1 (a negative, fractional or unsafe
+ * number, non-ASCII text: `Tick.toBytes` writes those).
+ */
 const tickLength = (t: Tick.Tick): number => {
-  let total = 0
-  for (const n of [t.schemaVersion, t.priceMicros, t.size, t.observedAtUnixMs, t.sequence]) {
-    if (n < 0 || !Number.isSafeInteger(n)) return -1
-    if (n !== 0) total += 1 + varintLength(n)
-  }
-  for (const s of [t.tickId, t.symbol, t.source]) {
-    if (!isAscii(s)) return -1
-    if (s.length !== 0) total += 1 + varintLength(s.length) + s.length
-  }
-  return total
-}
-
-const writeVarint = (buf: Uint8Array, pos: number, n: number): number => {
-  while (n >= 0x80) {
-    buf[pos++] = (n % 0x80) | 0x80
-    n = Math.floor(n / 0x80)
-  }
-  buf[pos++] = n
-  return pos
-}
-
-const writeNumber = (buf: Uint8Array, pos: number, tag: number, n: number): number => {
-  if (n === 0) return pos
-  buf[pos++] = tag
-  return writeVarint(buf, pos, n)
-}
-
-const writeString = (buf: Uint8Array, pos: number, tag: number, s: string): number => {
-  if (s.length === 0) return pos
-  buf[pos++] = tag
-  pos = writeVarint(buf, pos, s.length)
-  for (let i = 0; i < s.length; i++) buf[pos++] = s.charCodeAt(i)
-  return pos
+  if (
+    !FastWire.isVarint(t.schemaVersion) || !FastWire.isVarint(t.priceMicros) || !FastWire.isVarint(t.size) ||
+    !FastWire.isVarint(t.observedAtUnixMs) || !FastWire.isVarint(t.sequence) ||
+    !FastWire.isAscii(t.tickId) || !FastWire.isAscii(t.symbol) || !FastWire.isAscii(t.source)
+  ) return -1
+  return FastWire.varintFieldLength(t.schemaVersion) + FastWire.asciiFieldLength(t.tickId) +
+    FastWire.asciiFieldLength(t.symbol) + FastWire.varintFieldLength(t.priceMicros) +
+    FastWire.varintFieldLength(t.size) + FastWire.varintFieldLength(t.observedAtUnixMs) +
+    FastWire.varintFieldLength(t.sequence) + FastWire.asciiFieldLength(t.source)
 }
 
 /** The wire bytes of each tick (`Tick.toBytes`'s), in one buffer for the whole batch. */
@@ -109,14 +75,14 @@ export const encodeTicks = (ticks: ReadonlyArray<Tick.Tick>): Array<Uint8Array> 
       continue
     }
     const start = pos
-    pos = writeNumber(buf, pos, 8, t.schemaVersion)
-    pos = writeString(buf, pos, 18, t.tickId)
-    pos = writeString(buf, pos, 26, t.symbol)
-    pos = writeNumber(buf, pos, 32, t.priceMicros)
-    pos = writeNumber(buf, pos, 40, t.size)
-    pos = writeNumber(buf, pos, 48, t.observedAtUnixMs)
-    pos = writeNumber(buf, pos, 56, t.sequence)
-    pos = writeString(buf, pos, 66, t.source)
+    pos = FastWire.writeVarintField(buf, pos, 8, t.schemaVersion)
+    pos = FastWire.writeAsciiField(buf, pos, 18, t.tickId)
+    pos = FastWire.writeAsciiField(buf, pos, 26, t.symbol)
+    pos = FastWire.writeVarintField(buf, pos, 32, t.priceMicros)
+    pos = FastWire.writeVarintField(buf, pos, 40, t.size)
+    pos = FastWire.writeVarintField(buf, pos, 48, t.observedAtUnixMs)
+    pos = FastWire.writeVarintField(buf, pos, 56, t.sequence)
+    pos = FastWire.writeAsciiField(buf, pos, 66, t.source)
     out[i] = buf.subarray(start, pos)
   }
   return out

@@ -1,51 +1,10 @@
 // `trading.v1.OrderEvent` bytes on the executor's hot paths: writing every event into the
 // outbox, and reading the event id of every event the relay's scan reads back.
 import { OrderEvent } from "@trading/domain"
+import * as FastWire from "@trading/domain/FastWire"
 
 const SIDE: Readonly<Record<OrderEvent.OrderEvent["side"], number>> = { UNSPECIFIED: 0, BUY: 1, SELL: 2 }
 const STATUS: Readonly<Record<OrderEvent.OrderEvent["status"], number>> = { ACCEPTED: 1, REJECTED: 2, EXECUTED: 3 }
-
-const varintLength = (value: number): number => {
-  let length = 1
-  for (let n = value; n >= 0x80; n = Math.floor(n / 0x80)) length++
-  return length
-}
-
-/** Bytes of a string field of ASCII text (0 when empty: proto3 omits defaults). */
-const stringLength = (s: string): number => s.length === 0 ? 0 : 1 + varintLength(s.length) + s.length
-/** Bytes of a varint field of a non-negative safe integer (0 when 0). */
-const numberLength = (n: number): number => n === 0 ? 0 : 1 + varintLength(n)
-
-const isAscii = (s: string): boolean => {
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return false
-  return true
-}
-
-const isCount = (n: number): boolean => n >= 0 && Number.isSafeInteger(n)
-
-const writeVarint = (buf: Uint8Array, pos: number, value: number): number => {
-  let n = value
-  while (n >= 0x80) {
-    buf[pos++] = (n % 0x80) | 0x80
-    n = Math.floor(n / 0x80)
-  }
-  buf[pos++] = n
-  return pos
-}
-
-const writeString = (buf: Uint8Array, pos: number, tag: number, s: string): number => {
-  if (s.length === 0) return pos
-  buf[pos++] = tag
-  pos = writeVarint(buf, pos, s.length)
-  for (let i = 0; i < s.length; i++) buf[pos++] = s.charCodeAt(i)
-  return pos
-}
-
-const writeNumber = (buf: Uint8Array, pos: number, tag: number, n: number): number => {
-  if (n === 0) return pos
-  buf[pos++] = tag
-  return writeVarint(buf, pos, n)
-}
 
 /**
  * The event's protobuf bytes: exactly what `OrderEvent.toBytes` writes (fields in order,
@@ -55,34 +14,40 @@ const writeNumber = (buf: Uint8Array, pos: number, tag: number, n: number): numb
  */
 export const encode = (e: OrderEvent.OrderEvent): Uint8Array => {
   if (
-    !isCount(e.quantity) || !isCount(e.limitPriceMicros) || !isCount(e.filledQuantity) ||
-    !isCount(e.fillPriceMicros) || !isCount(e.registryIndex) || !isCount(e.occurredAtUnixMs) ||
-    !isAscii(e.eventId) || !isAscii(e.orderId) || !isAscii(e.commandId) || !isAscii(e.symbol) || !isAscii(e.reason)
+    !FastWire.isVarint(e.quantity) || !FastWire.isVarint(e.limitPriceMicros) ||
+    !FastWire.isVarint(e.filledQuantity) || !FastWire.isVarint(e.fillPriceMicros) ||
+    !FastWire.isVarint(e.registryIndex) || !FastWire.isVarint(e.occurredAtUnixMs) ||
+    !FastWire.isAscii(e.eventId) || !FastWire.isAscii(e.orderId) || !FastWire.isAscii(e.commandId) ||
+    !FastWire.isAscii(e.symbol) || !FastWire.isAscii(e.reason)
   ) return OrderEvent.toBytes(e)
+  // schemaVersion (a literal type), side and status (tables total over their types) are
+  // written unchecked, as this writer always has; `CommandWire` checks its side instead
   const side = SIDE[e.side]
   const status = STATUS[e.status]
   // a small Buffer is a slice of node's shared pool: no backing store of its own to allocate
   const buf = Buffer.allocUnsafe(
-    numberLength(e.schemaVersion) + stringLength(e.eventId) + stringLength(e.orderId) +
-      stringLength(e.commandId) + stringLength(e.symbol) + numberLength(side) + numberLength(e.quantity) +
-      numberLength(e.limitPriceMicros) + numberLength(status) + stringLength(e.reason) +
-      numberLength(e.filledQuantity) + numberLength(e.fillPriceMicros) + numberLength(e.registryIndex) +
-      numberLength(e.occurredAtUnixMs)
+    FastWire.varintFieldLength(e.schemaVersion) + FastWire.asciiFieldLength(e.eventId) +
+      FastWire.asciiFieldLength(e.orderId) + FastWire.asciiFieldLength(e.commandId) +
+      FastWire.asciiFieldLength(e.symbol) + FastWire.varintFieldLength(side) +
+      FastWire.varintFieldLength(e.quantity) + FastWire.varintFieldLength(e.limitPriceMicros) +
+      FastWire.varintFieldLength(status) + FastWire.asciiFieldLength(e.reason) +
+      FastWire.varintFieldLength(e.filledQuantity) + FastWire.varintFieldLength(e.fillPriceMicros) +
+      FastWire.varintFieldLength(e.registryIndex) + FastWire.varintFieldLength(e.occurredAtUnixMs)
   )
-  let pos = writeNumber(buf, 0, 0x08, e.schemaVersion)
-  pos = writeString(buf, pos, 0x12, e.eventId)
-  pos = writeString(buf, pos, 0x1a, e.orderId)
-  pos = writeString(buf, pos, 0x22, e.commandId)
-  pos = writeString(buf, pos, 0x2a, e.symbol)
-  pos = writeNumber(buf, pos, 0x30, side)
-  pos = writeNumber(buf, pos, 0x38, e.quantity)
-  pos = writeNumber(buf, pos, 0x40, e.limitPriceMicros)
-  pos = writeNumber(buf, pos, 0x48, status)
-  pos = writeString(buf, pos, 0x52, e.reason)
-  pos = writeNumber(buf, pos, 0x58, e.filledQuantity)
-  pos = writeNumber(buf, pos, 0x60, e.fillPriceMicros)
-  pos = writeNumber(buf, pos, 0x68, e.registryIndex)
-  writeNumber(buf, pos, 0x70, e.occurredAtUnixMs)
+  let pos = FastWire.writeVarintField(buf, 0, 0x08, e.schemaVersion)
+  pos = FastWire.writeAsciiField(buf, pos, 0x12, e.eventId)
+  pos = FastWire.writeAsciiField(buf, pos, 0x1a, e.orderId)
+  pos = FastWire.writeAsciiField(buf, pos, 0x22, e.commandId)
+  pos = FastWire.writeAsciiField(buf, pos, 0x2a, e.symbol)
+  pos = FastWire.writeVarintField(buf, pos, 0x30, side)
+  pos = FastWire.writeVarintField(buf, pos, 0x38, e.quantity)
+  pos = FastWire.writeVarintField(buf, pos, 0x40, e.limitPriceMicros)
+  pos = FastWire.writeVarintField(buf, pos, 0x48, status)
+  pos = FastWire.writeAsciiField(buf, pos, 0x52, e.reason)
+  pos = FastWire.writeVarintField(buf, pos, 0x58, e.filledQuantity)
+  pos = FastWire.writeVarintField(buf, pos, 0x60, e.fillPriceMicros)
+  pos = FastWire.writeVarintField(buf, pos, 0x68, e.registryIndex)
+  FastWire.writeVarintField(buf, pos, 0x70, e.occurredAtUnixMs)
   // every byte is written (the sizes above are exact); a plain Uint8Array view of the slice
   return new Uint8Array(buf.buffer, buf.byteOffset, buf.length)
 }

@@ -3,77 +3,32 @@
 // `OrderCommand.toBytes` (the generated encoder) writes: fields in number order, defaults
 // omitted; a property test compares the two. Commands with a field this writer does not
 // handle (a negative number, non-ASCII text) are encoded by `OrderCommand.toBytes` itself.
+import * as FastWire from "@trading/domain/FastWire"
 import * as OrderCommand from "@trading/domain/OrderCommand"
 
 const SIDE: Record<OrderCommand.OrderCommand["side"], number> = { UNSPECIFIED: 0, BUY: 1, SELL: 2 }
 
-const varintLength = (n: number): number => {
-  let length = 1
-  while (n >= 0x80) {
-    n = Math.floor(n / 0x80)
-    length++
-  }
-  return length
-}
-
-/** Bytes of a string field (0 when empty), or -1 when it is not ASCII. */
-const stringFieldLength = (s: string): number => {
-  if (s.length === 0) return 0
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return -1
-  return 1 + varintLength(s.length) + s.length
-}
-
-/** Bytes of a varint field (0 when 0), or -1 when negative or not a safe integer. */
-const numberFieldLength = (n: number): number =>
-  n === 0 ? 0 : n > 0 && Number.isSafeInteger(n) ? 1 + varintLength(n) : -1
-
+/**
+ * Encoded length of a command the fast writer handles, or -1 (a negative, fractional or
+ * unsafe number, a side missing from `SIDE`, non-ASCII text: `OrderCommand.toBytes` writes
+ * those).
+ */
 const commandLength = (c: OrderCommand.OrderCommand): number => {
-  let total = 0
-  let part = 0
-  // any -1 (a field the fast writer does not handle) makes the command's length -1
-  if ((part = numberFieldLength(c.schemaVersion)) < 0) return -1
-  total += part
-  if ((part = stringFieldLength(c.commandId)) < 0) return -1
-  total += part
-  if ((part = stringFieldLength(c.orderId)) < 0) return -1
-  total += part
-  if ((part = stringFieldLength(c.symbol)) < 0) return -1
-  total += part
-  if ((part = numberFieldLength(SIDE[c.side])) < 0) return -1
-  total += part
-  if ((part = numberFieldLength(c.quantity)) < 0) return -1
-  total += part
-  if ((part = numberFieldLength(c.limitPriceMicros)) < 0) return -1
-  total += part
-  if ((part = numberFieldLength(c.createdAtUnixMs)) < 0) return -1
-  total += part
-  if ((part = stringFieldLength(c.sourceTickId)) < 0) return -1
-  total += part
-  if ((part = stringFieldLength(c.strategy)) < 0) return -1
-  return total + part
-}
-
-const writeVarint = (buf: Uint8Array, pos: number, n: number): number => {
-  while (n >= 0x80) {
-    buf[pos++] = (n % 0x80) | 0x80
-    n = Math.floor(n / 0x80)
-  }
-  buf[pos++] = n
-  return pos
-}
-
-const writeString = (buf: Uint8Array, pos: number, tag: number, s: string): number => {
-  if (s.length === 0) return pos
-  buf[pos++] = tag
-  pos = writeVarint(buf, pos, s.length)
-  for (let i = 0; i < s.length; i++) buf[pos++] = s.charCodeAt(i)
-  return pos
-}
-
-const writeNumber = (buf: Uint8Array, pos: number, tag: number, n: number): number => {
-  if (n === 0) return pos
-  buf[pos++] = tag
-  return writeVarint(buf, pos, n)
+  // undefined for a side outside the type: not a varint, so the command takes
+  // `OrderCommand.toBytes` (the event writer, whose sides come from a decoded command, does
+  // not check its table)
+  const side = SIDE[c.side]
+  if (
+    !FastWire.isVarint(c.schemaVersion) || !FastWire.isVarint(side) || !FastWire.isVarint(c.quantity) ||
+    !FastWire.isVarint(c.limitPriceMicros) || !FastWire.isVarint(c.createdAtUnixMs) ||
+    !FastWire.isAscii(c.commandId) || !FastWire.isAscii(c.orderId) || !FastWire.isAscii(c.symbol) ||
+    !FastWire.isAscii(c.sourceTickId) || !FastWire.isAscii(c.strategy)
+  ) return -1
+  return FastWire.varintFieldLength(c.schemaVersion) + FastWire.asciiFieldLength(c.commandId) +
+    FastWire.asciiFieldLength(c.orderId) + FastWire.asciiFieldLength(c.symbol) +
+    FastWire.varintFieldLength(side) + FastWire.varintFieldLength(c.quantity) +
+    FastWire.varintFieldLength(c.limitPriceMicros) + FastWire.varintFieldLength(c.createdAtUnixMs) +
+    FastWire.asciiFieldLength(c.sourceTickId) + FastWire.asciiFieldLength(c.strategy)
 }
 
 /**
@@ -95,16 +50,16 @@ export const encodeCommands = (commands: ReadonlyArray<OrderCommand.OrderCommand
       continue
     }
     const start = pos
-    pos = writeNumber(buf, pos, 8, c.schemaVersion)
-    pos = writeString(buf, pos, 18, c.commandId)
-    pos = writeString(buf, pos, 26, c.orderId)
-    pos = writeString(buf, pos, 34, c.symbol)
-    pos = writeNumber(buf, pos, 40, SIDE[c.side])
-    pos = writeNumber(buf, pos, 48, c.quantity)
-    pos = writeNumber(buf, pos, 56, c.limitPriceMicros)
-    pos = writeNumber(buf, pos, 64, c.createdAtUnixMs)
-    pos = writeString(buf, pos, 74, c.sourceTickId)
-    pos = writeString(buf, pos, 82, c.strategy)
+    pos = FastWire.writeVarintField(buf, pos, 8, c.schemaVersion)
+    pos = FastWire.writeAsciiField(buf, pos, 18, c.commandId)
+    pos = FastWire.writeAsciiField(buf, pos, 26, c.orderId)
+    pos = FastWire.writeAsciiField(buf, pos, 34, c.symbol)
+    pos = FastWire.writeVarintField(buf, pos, 40, SIDE[c.side])
+    pos = FastWire.writeVarintField(buf, pos, 48, c.quantity)
+    pos = FastWire.writeVarintField(buf, pos, 56, c.limitPriceMicros)
+    pos = FastWire.writeVarintField(buf, pos, 64, c.createdAtUnixMs)
+    pos = FastWire.writeAsciiField(buf, pos, 74, c.sourceTickId)
+    pos = FastWire.writeAsciiField(buf, pos, 82, c.strategy)
     out[i] = buf.subarray(start, pos)
   }
   return out
