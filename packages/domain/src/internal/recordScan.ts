@@ -12,6 +12,7 @@
 // (unknown or repeated fields, other orders, non-ASCII reasons, invalid values) is left to
 // the generated decoder and the Schema, which also produce the rejection message: the scan
 // answers "not on the fast path", never "invalid".
+import { varintFieldLength, varintLength, writeVarint, writeVarintField } from "../FastWire.js"
 import { MAX_UNIX_MS, MIN_UNIX_MS } from "../Fields.js"
 
 /** Field slots of one scanned record in a `Float64Array` (see `scanRecord`). */
@@ -33,12 +34,8 @@ const REJECTED = 2
 const EXECUTED = 3
 const TWO_32 = 4294967296
 
-/** Bytes of a varint of a non-negative safe integer. */
-export const varintLength = (value: number): number => {
-  let length = 1
-  for (let n = value; n >= 0x80; n = Math.floor(n / 0x80)) length++
-  return length
-}
+// the writing primitives are the fast encoders' (FastWire); OrderRegistry uses them as Scan.*
+export { varintLength, writeVarint } from "../FastWire.js"
 
 // Where the last `readVarint` stopped: a second return value without allocating a pair
 // (the scan is synchronous and never re-entered).
@@ -156,7 +153,6 @@ export const scanRecord = (bytes: Uint8Array, start: number, end: number, out: F
 }
 
 const stringFieldLength = (length: number): number => length === 0 ? 0 : 1 + varintLength(length) + length
-const varintFieldLength = (value: number): number => value === 0 ? 0 : 1 + varintLength(value)
 
 /**
  * Writes the canonical encoding of a scanned record (fields in order, defaults omitted,
@@ -210,23 +206,6 @@ export const copy = (source: Uint8Array, start: number, length: number, target: 
     target.set(source.subarray(start, start + length), pos)
   }
   return pos + length
-}
-
-const writeVarintField = (target: Uint8Array, pos: number, tag: number, value: number): number => {
-  if (value === 0) return pos
-  target[pos++] = tag
-  return writeVarint(target, pos, value)
-}
-
-/** A varint of a non-negative safe integer at `target[pos]`; returns the end. */
-export const writeVarint = (target: Uint8Array, pos: number, value: number): number => {
-  let n = value
-  while (n >= 0x80) {
-    target[pos++] = (n % 0x80) | 0x80
-    n = Math.floor(n / 0x80)
-  }
-  target[pos++] = n
-  return pos
 }
 
 /** Scratch of a command scan, reused from one command to the next (grows, never shrinks). */
