@@ -122,8 +122,16 @@ describe("Outbox (real SQLite file)", () => {
       expect(yield* outbox.prune({ retainPublishedMs: 0, keepPublished: 0, rememberIdsMs: 60_000 }, 2_000)).toBe(1)
       expect(yield* outbox.wasPublished({ registryIndex: 101, eventId: "evt-1" })).toBe(true)
       expect(yield* outbox.record([message(1)], [], 3_000)).toBe(0)
-      // after rememberIdsMs the id is forgotten (the registry answers too_old by then)
-      yield* outbox.prune({ retainPublishedMs: 0, keepPublished: 0, rememberIdsMs: 60_000 }, 62_000)
+      // no orders for days (the wall clock goes on, the orders' clock does not): the registry
+      // still holds the order, so the key stays and a replay is still not written again
+      yield* outbox.prune({ retainPublishedMs: 0, keepPublished: 0, rememberIdsMs: 60_000 }, 3 * 86_400_000)
+      expect(yield* outbox.wasPublished({ registryIndex: 101, eventId: "evt-1" })).toBe(true)
+      expect(yield* outbox.record([message(1)], [], 3 * 86_400_000)).toBe(0)
+      // orders flow again: once a round is rememberIdsMs past the key, the id is forgotten
+      // (the registry answers too_old by then)
+      yield* outbox.record([message(2)], [], 3 * 86_400_000)
+      yield* outbox.markPublished((yield* outbox.pending(10)).map((r) => r.seq), 3 * 86_400_000)
+      yield* outbox.prune({ retainPublishedMs: 0, keepPublished: 0, rememberIdsMs: 60_000 }, 3 * 86_400_000)
       expect(yield* outbox.wasPublished({ registryIndex: 101, eventId: "evt-1" })).toBe(false)
     }))
 
@@ -195,8 +203,11 @@ describe("Outbox publish progress (a watermark and rows found ahead of it)", () 
       // the next round goes later; the pending row never
       expect(yield* outbox.prune({ retainPublishedMs: 500, keepPublished: 0 }, 9_000)).toBe(1)
       expect((yield* outbox.pending(10)).map((m) => m.eventId)).toEqual(["evt-4"])
-      // forgotten after rememberIdsMs (measured from the publish time)
+      // forgotten after rememberIdsMs, measured from the publish time to the newest round
+      // (2,000 here, however late the wall clock)
       yield* outbox.prune({ retainPublishedMs: 500, keepPublished: 0, rememberIdsMs: 7_500 }, 9_000)
+      expect(yield* outbox.wasPublished(keyOf(1))).toBe(true)
+      yield* outbox.prune({ retainPublishedMs: 500, keepPublished: 0, rememberIdsMs: 500 }, 9_000)
       expect(yield* outbox.wasPublished(keyOf(1))).toBe(false)
       expect(yield* outbox.wasPublished(keyOf(3))).toBe(true)
     }))
@@ -334,6 +345,20 @@ describe("Outbox pending rows under any sequence of writes and marks", () => {
     fc.record({ _tag: fc.constant("scan" as const), ns: fc.array(fc.integer({ min: 0, max: 40 }), { maxLength: 4 }) })
   )
 
+  it.scoped("a mark that is not a prefix of the pending rows marks them ahead, also for rows just committed", () =>
+    Effect.gen(function*() {
+      // found by the model below: the rows just committed answered `pending` from memory
+      // after one of them was marked ahead in the file
+      const outbox = yield* open(yield* tempDb)
+      yield* outbox.record([17, 18, 30].map(message), [], 1_000)
+      const rows = yield* outbox.pending(10)
+      yield* outbox.markPublished([rows[2]!.seq], 1_001)
+      expect((yield* outbox.pending(10)).map((m) => m.eventId)).toEqual(["evt-17", "evt-18"])
+      expect((yield* outbox.lag).pending).toBe(2)
+      yield* outbox.markPublished(seqsOf(yield* outbox.pending(10)), 1_002)
+      expect(yield* outbox.pending(10)).toEqual([])
+    }))
+
   it.scoped("answers exactly the rows not yet published, in seq order", () =>
     Effect.gen(function*() {
       const runs = fc.sample(fc.array(op, { minLength: 1, maxLength: 30 }), 60)
@@ -371,8 +396,9 @@ describe("Outbox pending rows under any sequence of writes and marks", () => {
                 break
               }
             }
-            expect((yield* outbox.pending(1_000)).map((m) => m.eventId)).toEqual(expected())
-            expect((yield* outbox.lag).pending).toBe(expected().length)
+            // the operations in the message: a failing sample can be replayed
+            expect((yield* outbox.pending(1_000)).map((m) => m.eventId), JSON.stringify(ops)).toEqual(expected())
+            expect((yield* outbox.lag).pending, JSON.stringify(ops)).toBe(expected().length)
           }
         }))
       }

@@ -445,18 +445,27 @@ export const make = (db: Database.Database) =>
         if (seq > through) above++
         if (seq > max) max = seq
       }
-      if (above === 0) return through
+      if (above === 0) return { next: through, ahead: false }
       // the relay's round is every pending row up to its last one: the watermark moves to
       // it; anything else is marked ahead first
       const covered = (countPending.get(through, max) as { n: number }).n === above
       if (!covered) markAhead.run(now, JSON.stringify(seqs), through)
-      return advance(covered ? max : through, now)
+      return { next: advance(covered ? max : through, now), ahead: !covered }
     })
 
     const markPublished = (seqs: ReadonlyArray<number>, now: number) =>
       seqs.length === 0
         ? Effect.void
-        : attempt("marking rows published", () => commitRound(markSeqs(seqs, now), now))
+        : attempt("marking rows published", () => {
+          const { ahead, next } = markSeqs(seqs, now)
+          if (ahead) {
+            // rows marked ahead of the watermark: the committed list no longer is what is
+            // pending (the relay marks a prefix of it, so only a mark that is not one gets here)
+            inMemory = false
+            committed.length = 0
+          }
+          commitRound(next, now)
+        })
 
     const markKeys = db.transaction((keys: ReadonlyArray<EventKey>, now: number) => {
       const marked = markAheadByKey.run(now, JSON.stringify(keys.map((k) => [k.registryIndex, k.eventId])), through)
@@ -557,7 +566,12 @@ export const make = (db: Database.Database) =>
           if (n < pruneChunk) break
           yield* Effect.yieldNow() // let the consumer and the relay run between chunks
         }
-        const forgetBefore = now - (policy.rememberIdsMs ?? defaultRememberIdsMs)
+        // Forgetting is measured on the clock of the orders, not the wall clock: the registry
+        // keeps an order for its retention after the newest order it recorded, so while no
+        // orders flow (a weekend) it keeps answering for old ones, and their keys must stay
+        // too, or a command replayed then (a processor restarting on Monday) would be written
+        // and published a second time. The newest publish round stands for the newest order.
+        const forgetBefore = Math.min(now, lastRoundAt) - (policy.rememberIdsMs ?? defaultRememberIdsMs)
         yield* attempt("pruning the outbox", () => {
           forgetKeys.run(forgetBefore)
           forgetIds.run(forgetBefore)
