@@ -1,7 +1,7 @@
 // The executor on real SQLite files, the embedded bus (in-process, same semantics as Kafka)
 // and the in-memory registry double; SubmitOrder through a real loopback gRPC server.
 import { describe, expect, it } from "@effect/vitest"
-import { type ConsumedRecord, DeadLetter, EmbeddedBus, MessageBus, type RecordBatch } from "@trading/bus"
+import { BusError, type ConsumedRecord, DeadLetter, EmbeddedBus, MessageBus, type RecordBatch } from "@trading/bus"
 import { OrderCommand, OrderEvent } from "@trading/domain"
 import { GrpcClient, GrpcServer, Health, ServerConfig } from "@trading/platform"
 import { OrderExecutorServiceService } from "@trading/proto/gen/trading/v1/order_executor"
@@ -36,6 +36,29 @@ const parts = (dbPath: string) =>
   ExecutorModule.layer(settings(dbPath).limits).pipe(
     Layer.provideMerge(OrderExecutorService.outboxLayer(dbPath)),
     Layer.provideMerge(InMemoryRegistry.layerTestDouble()),
+    Layer.provideMerge(
+      Layer.effectDiscard(Effect.flatMap(MessageBus, (bus) => bus.ensureTopics(Topics.specs(settings(dbPath)))))
+    ),
+    Layer.provideMerge(EmbeddedBus.layer),
+    Layer.provideMerge(platform)
+  )
+
+/** `parts` with a registry that keeps one order, and a bus whose dead-letter produce fails when asked. */
+const partsKeepingOne = (dbPath: string, deadLetterFails: boolean) =>
+  ExecutorModule.layer(settings(dbPath).limits).pipe(
+    Layer.provideMerge(OrderExecutorService.outboxLayer(dbPath)),
+    Layer.provideMerge(InMemoryRegistry.layerTestDouble({ maxOrders: 1, maxAgeMs: 86_400_000 })),
+    Layer.provideMerge(
+      deadLetterFails
+        ? Layer.effect(
+          MessageBus,
+          Effect.map(MessageBus, (bus) => ({
+            ...bus,
+            deadLetter: () => Effect.fail(new BusError({ op: "produce", message: "broker unavailable (test)" }))
+          }))
+        )
+        : Layer.empty
+    ),
     Layer.provideMerge(
       Layer.effectDiscard(Effect.flatMap(MessageBus, (bus) => bus.ensureTopics(Topics.specs(settings(dbPath)))))
     ),
@@ -149,6 +172,44 @@ describe("Executor (real SQLite, embedded bus)", () => {
 })
 
 describe("Executor crash windows", () => {
+  it.scopedLive("a command older than the registry's retention is dead-lettered with its reason, never executed", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      yield* Effect.gen(function*() {
+        const executor = yield* Executor
+        const outbox = yield* Outbox
+        const dlq = yield* collect(DeadLetter.topicFor(Topics.commandsTopic))
+        yield* executor.handleBatch(batchOf(record(0, OrderCommand.toBytes(command(1)))))
+        // a newer order evicts the first (the registry keeps one); the first comes again
+        yield* executor.handleBatch(batchOf(record(1, OrderCommand.toBytes(command(2)))))
+        yield* executor.handleBatch(batchOf(record(2, OrderCommand.toBytes(command(1)))))
+        const [dead] = yield* takeN(dlq, 1)
+        expect(dead!.headers[DeadLetter.headerNames.errorTag]).toBe("OrderTooOld")
+        expect(dead!.headers[DeadLetter.headerNames.reason]).toContain(command(1).orderId)
+        expect((yield* outbox.pending(10)).length).toBe(2) // the two first executions only
+        expect(yield* outbox.positions(Topics.commandsTopic)).toEqual([
+          { topic: Topics.commandsTopic, partition: 0, nextOffset: "3" }
+        ])
+      }).pipe(Effect.provide(partsKeepingOne(join(dir, "outbox.db"), false)))
+    }))
+
+  it.scopedLive("a too_old dead letter that cannot be sent keeps the stored position before its record", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      yield* Effect.gen(function*() {
+        const executor = yield* Executor
+        const outbox = yield* Outbox
+        yield* executor.handleBatch(batchOf(record(0, OrderCommand.toBytes(command(1)))))
+        yield* executor.handleBatch(batchOf(record(1, OrderCommand.toBytes(command(2)))))
+        const failed = yield* Effect.exit(executor.handleBatch(batchOf(record(2, OrderCommand.toBytes(command(1))))))
+        expect(failed._tag).toBe("Failure")
+        // the batch is handled again after a restart or a retry: its dead letter is not lost
+        expect(yield* outbox.positions(Topics.commandsTopic)).toEqual([
+          { topic: Topics.commandsTopic, partition: 0, nextOffset: "2" }
+        ])
+      }).pipe(Effect.provide(partsKeepingOne(join(dir, "outbox.db"), true)))
+    }))
+
   it.scopedLive("a batch redelivered after the outbox transaction (crash before the commit) adds no event", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir

@@ -79,13 +79,10 @@ export const make = (limits: RiskLimits.RiskLimits, names: TopicNames = defaultN
     const orderSpan = OrderSpans.maker("executor.order")
 
     /**
-     * Validates, records and writes a batch; `positions` are stored in the same transaction.
-     * One Effect for the whole batch: the per-order work below is plain synchronous code.
+     * Validates and records a batch: each item's result and the outbox rows to write. One
+     * Effect for the whole batch: the per-order work below is plain synchronous code.
      */
-    const execute = (
-      items: ReadonlyArray<Item>,
-      positions: ReadonlyArray<{ topic: string; partition: number; nextOffset: string }>
-    ) =>
+    const decide = (items: ReadonlyArray<Item>) =>
       Effect.gen(function*() {
         const proposed: Array<OrderRecord.OrderRecord> = items.map((i) => Execution.outcome(i.command, limits))
         const answers = yield* registry.record(proposed)
@@ -113,10 +110,18 @@ export const make = (limits: RiskLimits.RiskLimits, names: TopicNames = defaultN
           })
           results.push({ _tag: "Written", event, created: answer.created })
         }
+        return { results, messages }
+      })
+
+    /** Writes a batch's rows; `positions` are stored in the same transaction. */
+    const write = (
+      messages: ReadonlyArray<OutboxMessage>,
+      positions: ReadonlyArray<{ topic: string; partition: number; nextOffset: string }>
+    ) =>
+      Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         const inserted = yield* outbox.record(messages, positions, now)
         yield* Metric.incrementBy(outcomes, inserted)
-        return results
       })
 
     const handleBatch = (batch: RecordBatch) =>
@@ -139,13 +144,18 @@ export const make = (limits: RiskLimits.RiskLimits, names: TopicNames = defaultN
         }
         if (fresh.length === 0) return
         const last = fresh[fresh.length - 1]!
-        const results = yield* execute(items, [
-          { topic: batch.topic, partition: batch.partition, nextOffset: String(last.offset + 1) }
-        ])
-        // too_old: the registry cannot know whether it executed; never execute, dead-letter
+        const { messages, results } = yield* decide(items)
+        // too_old: the registry cannot know whether it executed; never execute, dead-letter.
+        // Before the transaction that moves the stored position past these records: a crash
+        // (or a failed dead-letter produce) in between has the batch handled again and the
+        // dead letter sent again, at least once; after it, the record would be skipped and
+        // its dead letter lost.
         for (let i = 0; i < results.length; i++) {
           if (results[i]!._tag === "TooOld") yield* deadLetterTooOld(fresh[i]!, items[i]!.command.orderId)
         }
+        yield* write(messages, [
+          { topic: batch.topic, partition: batch.partition, nextOffset: String(last.offset + 1) }
+        ])
       }).pipe(
         Metrics.time(batchSeconds),
         Effect.withSpan("executor.batch", {
@@ -166,8 +176,9 @@ export const make = (limits: RiskLimits.RiskLimits, names: TopicNames = defaultN
 
     const submit = (command: OrderCommand.OrderCommand) =>
       Effect.gen(function*() {
-        const [result] = yield* execute([{ command, traceparent: undefined }], [])
+        const { messages, results: [result] } = yield* decide([{ command, traceparent: undefined }])
         if (result!._tag === "TooOld") return yield* new OrderTooOld({ orderId: command.orderId })
+        yield* write(messages, [])
         return { event: result!.event, duplicate: !result!.created }
       }).pipe(
         Effect.withSpan("executor.submit", { attributes: { "order.id": command.orderId }, captureStackTrace: false })
