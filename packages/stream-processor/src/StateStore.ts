@@ -95,6 +95,12 @@ export const make = Effect.gen(function*() {
   })
   yield* run("migrating the state file", () => {
     const version = db.pragma("user_version", { simple: true }) as number
+    // a file a newer build wrote: this build does not know its tables, and must not write them
+    if (version > migrations.length) {
+      throw new Error(
+        `state file schema version ${version} is newer than this build's (${migrations.length}): run the newer processor`
+      )
+    }
     for (let v = version; v < migrations.length; v++) {
       db.transaction(() => {
         for (const statement of migrations[v]!) db.exec(statement)

@@ -1,3 +1,6 @@
+import Database from "better-sqlite3"
+import * as Cause from "effect/Cause"
+import * as Exit from "effect/Exit"
 // The processor core on a real SQLite file and the embedded bus: determinism, restart from
 // the stored state, a crash between producing and storing, and poison records.
 import { describe, expect, it } from "@effect/vitest"
@@ -186,4 +189,18 @@ describe("TickProcessor", () => {
       const distinct = [...new Map(list.map((c) => [c.commandId, c])).values()]
       expect(new Set(distinct.map(key))).toEqual(new Set(expected.map(key)))
     }).pipe(Effect.scoped))
+})
+
+describe("state file", () => {
+  it.scoped("a file written by a newer build is refused at start, naming both schema versions", () =>
+    Effect.gen(function*() {
+      const stateFile = join(yield* tempDir, "state.db")
+      const db = new Database(stateFile)
+      db.pragma("user_version = 99")
+      db.close()
+      const exit = yield* Effect.exit(Effect.scoped(core(stateFile)))
+      expect(Exit.isFailure(exit) && Cause.pretty(exit.cause)).toMatch(
+        /state file schema version 99 is newer than this build's/
+      )
+    }))
 })

@@ -135,6 +135,18 @@ describe("Outbox (real SQLite file)", () => {
       expect(yield* outbox.wasPublished({ registryIndex: 101, eventId: "evt-1" })).toBe(false)
     }))
 
+  it.scoped("refuses a file written by a newer build, naming both schema versions", () =>
+    Effect.gen(function*() {
+      const filename = yield* tempDb
+      const db = new Database(filename)
+      db.pragma(`user_version = ${Schema.version + 1}`)
+      db.close()
+      const exit = yield* Effect.scoped(open(filename)).pipe(Effect.exit)
+      expect(Exit.isFailure(exit) && Cause.pretty(exit.cause)).toContain(
+        `outbox schema version ${Schema.version + 1} is newer than this build's (${Schema.version})`
+      )
+    }))
+
   it.scoped("refuses a second opener of the same file while the first holds it", () =>
     Effect.gen(function*() {
       const filename = yield* tempDb

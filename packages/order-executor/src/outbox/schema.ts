@@ -154,6 +154,12 @@ export const version = migrations.length
 /** Brings the file's schema to `target` (default: this build's), one transaction per migration. */
 export const migrate = (db: Database.Database, target: number = migrations.length): void => {
   const current = db.pragma("user_version", { simple: true }) as number
+  // a file a newer build wrote: this build does not know its tables, and must not write them
+  if (current > migrations.length) {
+    throw new Error(
+      `outbox schema version ${current} is newer than this build's (${migrations.length}): run the newer executor`
+    )
+  }
   for (let v = current; v < target; v++) {
     const migration = migrations[v]!
     db.transaction(() => {
