@@ -277,6 +277,15 @@ export const make = (dir: string): Effect.Effect<StorageApi, StorageError, Scope
     let fd = yield* attempt("open", logFile, openLog)
     yield* Effect.addFinalizer(() => Effect.sync(() => fs.closeSync(fd)))
     const snapshotHolder: { current: Snapshot | null } = { current: recovered.snapshot }
+    // Stand-ins for the data of snapshots this storage wrote (saveSnapshot): the node keeps
+    // one instead of the whole state, and `snapshotData` reads the file back when a follower
+    // needs it, which is rare (a node far behind or new).
+    const standIns = new WeakSet<Uint8Array>()
+    const snapshotFile = path.join(dir, "snapshot")
+    const readSnapshotFileSync = () => decodeSnapshot("snapshot", fs.readFileSync(snapshotFile))
+    /** A snapshot with its data: read from the file when the data is a stand-in. */
+    const withData = (snapshot: Snapshot | null): Snapshot | null =>
+      snapshot === null || !standIns.has(snapshot.data) ? snapshot : readSnapshotFileSync()
     /** The snapshot `saveSnapshot` made durable whose compaction has not been persisted yet. */
     let saved: Snapshot | null = null
 
@@ -325,9 +334,9 @@ export const make = (dir: string): Effect.Effect<StorageApi, StorageError, Scope
     }
 
     const api: StorageApi = {
-      load: Effect.sync((): Persisted => ({
+      load: attempt("load", dir, (): Persisted => ({
         hardState: recovered.hardState,
-        snapshot: snapshotHolder.current,
+        snapshot: withData(snapshotHolder.current),
         entries: recovered.entries
       })),
       write: (outputs) =>
@@ -338,8 +347,9 @@ export const make = (dir: string): Effect.Effect<StorageApi, StorageError, Scope
                 atomicWrite(dir, "hardstate", sealed(Buffer.from(JSON.stringify(o.hardState))))
                 break
               case "PersistSnapshot":
-                // already on disk when it is the one `saveSnapshot` wrote (same bytes object)
-                if (saved === null || !sameSnapshot(saved, o.snapshot)) {
+                // already on disk when it is the one `saveSnapshot` wrote (same bytes object);
+                // a stand-in only ever stands for a file saveSnapshot wrote, never for bytes to write
+                if (!standIns.has(o.snapshot.data) && (saved === null || !sameSnapshot(saved, o.snapshot))) {
                   atomicWrite(dir, "snapshot", encodeSnapshot(o.snapshot))
                 }
                 saved = null
@@ -368,13 +378,27 @@ export const make = (dir: string): Effect.Effect<StorageApi, StorageError, Scope
           })
           // One synchronous block from here on: nothing else touches the files in between,
           // so a snapshot installed meanwhile (newer) is never replaced by this older one.
-          yield* attempt("rename", tmp, () => {
+          return yield* attempt("rename", tmp, () => {
             const newest = Math.max(snapshotHolder.current?.index ?? 0, saved?.index ?? 0)
-            if (snapshot.index <= newest) return fs.rmSync(tmp, { force: true })
-            fs.renameSync(tmp, path.join(dir, "snapshot"))
+            if (snapshot.index <= newest) {
+              fs.rmSync(tmp, { force: true })
+              return snapshot.data // not this storage's file: the node keeps the data itself
+            }
+            fs.renameSync(tmp, snapshotFile)
             fsyncDir(dir)
-            saved = snapshot
+            const standIn = new Uint8Array(0)
+            standIns.add(standIn)
+            saved = { ...snapshot, data: standIn }
+            return standIn
           })
+        }),
+      snapshotData: (index, kept) =>
+        !standIns.has(kept) ? Effect.succeed(kept) : Effect.tryPromise({
+          try: async () => {
+            const snapshot = decodeSnapshot("snapshot", await fs.promises.readFile(snapshotFile))
+            return snapshot.index === index ? snapshot.data : null
+          },
+          catch: (cause) => new StorageError({ op: "read", path: snapshotFile, cause })
         })
     }
     return api

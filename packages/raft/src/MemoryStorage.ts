@@ -24,8 +24,9 @@ export const make = (disk: MemoryDisk): StorageApi => ({
   }),
   write: (outputs) => Effect.sync(() => outputs.forEach((o) => Store.write(disk.store, o))),
   sync: Effect.sync(() => Store.sync(disk.store)),
-  // in memory, `write` persists a snapshot at no cost
-  saveSnapshot: () => Effect.void
+  // in memory, `write` persists a snapshot at no cost, and the node keeps the data itself
+  saveSnapshot: (snapshot) => Effect.succeed(snapshot.data),
+  snapshotData: (_index, kept) => Effect.succeed(kept)
 })
 
 export const layer = (disk: MemoryDisk): Layer.Layer<Storage> => Layer.succeed(Storage, make(disk))

@@ -202,7 +202,8 @@ const gatedStorage = Effect.gen(function*() {
       syncs++
       return Effect.zipRight(gate.await, inner.sync)
     }),
-    saveSnapshot: inner.saveSnapshot
+    saveSnapshot: inner.saveSnapshot,
+    snapshotData: inner.snapshotData
   }
   return { api, gate, syncs: () => syncs }
 })
@@ -527,6 +528,62 @@ describe("durable storage (real files)", () => {
         (st) => st.load
       )
       expect(loadedEmpty.snapshot).toMatchObject({ index: 4, data: new Uint8Array() })
+    }))
+
+  it.scoped("a follower far behind gets the snapshot read back from the leader's file (its log keeps a stand-in)", () =>
+    Effect.gen(function*() {
+      const network = yield* MemoryTransport.make
+      const ids: ReadonlyArray<NodeId> = ["n1", "n2", "n3"]
+      const scope = yield* Effect.scope
+      const dirs = yield* Effect.forEach(ids, () => tempDir)
+      const sms = ids.map(() => RegistrySM.make())
+      const nodes = yield* Effect.forEach(
+        ids,
+        (id, i) =>
+          Effect.flatMap(
+            FileStorage.make(dirs[i]!),
+            (storage) =>
+              RaftNode.make({ id, bootstrap: ids, snapshotEvery: 4 }, sms[i]!).pipe(
+                Effect.provideService(Storage, storage),
+                Effect.provideService(Transport, network.transport)
+              )
+          ).pipe(Scope.extend(scope))
+      )
+      yield* advance(250)
+      const leaderId = (yield* leaders(nodes))[0]!.id
+      const leader = nodes.find((n) => n.id === leaderId)!
+      const behind = nodes.find((n) => n !== leader)!
+      yield* network.isolate(behind.id)
+      for (let i = 0; i < 12; i++) {
+        const f = yield* Effect.fork(leader.propose(write(`k${i}`, `v${i}`)))
+        yield* advance(10)
+        expect(text(yield* f.await.pipe(Effect.flatten))).toBe(`v${i}`)
+      }
+      // the leader's snapshot is written on the thread pool: real time, not the TestClock's
+      const leaderFile = path.join(dirs[ids.indexOf(leader.id)]!, "snapshot")
+      for (let i = 0; i < 200 && !fs.existsSync(leaderFile); i++) {
+        yield* Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
+        yield* advance(5)
+      }
+      expect(fs.existsSync(leaderFile)).toBe(true)
+      // more entries, so the leader compacts past what the isolated node has
+      for (let i = 12; i < 16; i++) {
+        const f = yield* Effect.fork(leader.propose(write(`k${i}`, `v${i}`)))
+        yield* advance(10)
+        yield* f.await
+      }
+      yield* network.heal
+      const caughtUp = () => Effect.map(behind.status, (st) => st.commitIndex)
+      const target = (yield* leader.status).commitIndex
+      for (let i = 0; i < 400 && (yield* caughtUp()) < target; i++) {
+        yield* Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
+        yield* advance(5)
+      }
+      expect(yield* caughtUp()).toBeGreaterThanOrEqual(target)
+      // its state machine holds what only the snapshot carried (k0 was compacted away)
+      const sm = sms[ids.indexOf(behind.id)]!
+      expect(text(yield* sm.query(key("k0")))).toBe("v0")
+      expect(text(yield* sm.query(key("k15")))).toBe("v15")
     }))
 
   it.scoped("unsynced writes to the in-memory disk are lost on a crash", () =>

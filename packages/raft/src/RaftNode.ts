@@ -212,13 +212,29 @@ export const make = (
     )
 
     // --- per-peer senders -------------------------------------------------------------------
+    // The log may keep a storage's stand-in for its snapshot's data (Storage.snapshotData):
+    // read it back here, on the peer's own fiber, never on the actor's. A snapshot the
+    // storage no longer holds (replaced by a newer one) is not sent; the core sends the newer.
+    const withSnapshotData = (m: Message): Effect.Effect<Message | null> => {
+      const body = m.body
+      if (body._tag !== "InstallSnapshotRequest") return Effect.succeed(m)
+      return storage.snapshotData(body.lastIncludedIndex, body.data).pipe(
+        Effect.map((data) => data === null ? null : data === body.data ? m : { ...m, body: { ...body, data } }),
+        Effect.catchAll((e) => Effect.as(Effect.logWarning("reading a snapshot to send failed", e), null))
+      )
+    }
+    const sendIfAny = (m: Message | null) => m === null ? Effect.void : transport.send(m)
+
     const peerQueue = (peer: NodeId) =>
       Effect.gen(function*() {
         const known = outbound.get(peer)
         if (known !== undefined) return known
         const q = yield* Queue.unbounded<Message>()
         outbound.set(peer, q)
-        yield* Effect.forkIn(Effect.forever(Effect.flatMap(Queue.take(q), transport.send)), scope)
+        yield* Effect.forkIn(
+          Effect.forever(Effect.flatMap(Queue.take(q), (m) => Effect.flatMap(withSnapshotData(m), sendIfAny))),
+          scope
+        )
         return q
       })
 
@@ -407,11 +423,14 @@ export const make = (
             yield* Effect.forkIn(
               Effect.gen(function*() {
                 const data = yield* serialize
-                yield* storage.saveSnapshot({ ...at, data }).pipe(
+                // what the log keeps: the data, or the storage's stand-in for it (Storage.snapshotData)
+                const kept = yield* storage.saveSnapshot({ ...at, data }).pipe(
                   // the compaction then writes it itself, and fails the node if the disk is gone
-                  Effect.catchAll((e) => Effect.logWarning("saving a snapshot ahead of compaction failed", e))
+                  Effect.catchAll((e) =>
+                    Effect.as(Effect.logWarning("saving a snapshot ahead of compaction failed", e), data)
+                  )
                 )
-                yield* Queue.offer(mailbox, { _tag: "Input", input: { _tag: "Compact", index: at.index, data } })
+                yield* Queue.offer(mailbox, { _tag: "Input", input: { _tag: "Compact", index: at.index, data: kept } })
               }).pipe(Effect.ensuring(Effect.sync(() => snapshotting = false))),
               scope
             )

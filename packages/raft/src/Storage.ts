@@ -22,7 +22,16 @@ export interface StorageApi {
    * arrives, `write` need not write it again. It never replaces a newer snapshot. Storage
    * that writes snapshots cheaply may do nothing here.
    */
-  readonly saveSnapshot: (snapshot: Snapshot) => Effect.Effect<void, StorageError>
+  readonly saveSnapshot: (snapshot: Snapshot) => Effect.Effect<Uint8Array, StorageError>
+  /**
+   * `saveSnapshot` answers the bytes the node keeps for the snapshot (in its log, to send to
+   * a follower that is too far behind): the data itself, or a stand-in when this storage can
+   * read the data back, so the node does not hold a second copy of its whole state in
+   * memory. `snapshotData` turns what the node kept for the snapshot at `index` back into its
+   * data (anything else is answered as it is); null when the storage no longer holds that
+   * snapshot (a newer one replaced it: the core sends the newer one next).
+   */
+  readonly snapshotData: (index: number, kept: Uint8Array) => Effect.Effect<Uint8Array | null, StorageError>
 }
 
 export class Storage extends Context.Tag("@trading/raft/Storage")<Storage, StorageApi>() {}
