@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Partitioners } from "kafkajs"
-import { partitionForKey } from "./Partitioner.js"
+import { evenKeys, partitionForKey } from "./Partitioner.js"
 
 // kafkajs's DefaultPartitioner is the Java-compatible murmur2 one: ours must agree with it
 // for every key length (tail handling) and partition count.
@@ -29,5 +29,18 @@ describe("Partitioner", () => {
     // Utils.murmur2 reference: "21" -> -973932308, "foobar" -> -790332482 (from Kafka's own tests)
     expect(partitionForKey(encoder.encode("21"), 2 ** 31 - 1)).toBe((-973932308 & 0x7fffffff) % (2 ** 31 - 1))
     expect(partitionForKey(encoder.encode("foobar"), 2 ** 31 - 1)).toBe((-790332482 & 0x7fffffff) % (2 ** 31 - 1))
+  })
+
+  it("evenKeys spreads keys evenly over the partitions, listed partition by partition", () => {
+    for (const [count, partitions] of [[12, 3], [10, 3], [1, 4], [7, 1]] as const) {
+      const keys = evenKeys("SYM", count, partitions)
+      expect(keys).toHaveLength(count)
+      expect(new Set(keys).size).toBe(count)
+      const owners = keys.map((k) => partitionForKey(encoder.encode(k), partitions))
+      expect([...owners].sort((a, b) => a - b)).toEqual(owners)
+      for (let p = 0; p < partitions; p++) {
+        expect(owners.filter((o) => o === p).length).toBeLessThanOrEqual(Math.ceil(count / partitions))
+      }
+    }
   })
 })

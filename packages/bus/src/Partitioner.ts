@@ -34,3 +34,23 @@ export const murmur2 = (bytes: Uint8Array): number => {
 
 /** The partition Kafka's default partitioner picks for a non-null key. */
 export const partitionForKey = (key: Uint8Array, partitions: number): number => (murmur2(key) & 0x7fffffff) % partitions
+
+/**
+ * `count` keys `${prefix}0`, `${prefix}1`, ... chosen so that they spread as evenly as the
+ * partitioner allows over `partitions` (at most ceil(count / partitions) each), listed
+ * partition by partition. Benchmarks use it so that every partition carries the same load.
+ */
+export const evenKeys = (prefix: string, count: number, partitions: number): Array<string> => {
+  const byPartition: Array<Array<string>> = Array.from({ length: partitions }, () => [])
+  const perPartition = Math.ceil(count / partitions)
+  let found = 0
+  for (let i = 0; found < count; i++) {
+    const key = `${prefix}${i}`
+    const p = partitionForKey(new TextEncoder().encode(key), partitions)
+    if (byPartition[p]!.length < perPartition) {
+      byPartition[p]!.push(key)
+      found++
+    }
+  }
+  return byPartition.flat()
+}

@@ -25,7 +25,7 @@ import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "no
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { freePort, grpcAddr, makeSpec, type NodeProcess, raftView } from "../../raft-node/test/processes.js"
+import { agreedLeader, freePort, grpcAddr, makeSpec, type NodeProcess } from "../../raft-node/test/processes.js"
 import type { Service } from "../../stream-processor/test/processes.js"
 import { brokers, kafka, pipelineEnv, Processes, unique } from "../test/pipeline/harness.js"
 import { backlog, slope, type Snapshot, snapshot, type Topics } from "./backlog.js"
@@ -56,17 +56,6 @@ const dir = mkdtempSync(join(tmpdir(), "pipeline-bench-"))
 const procs = new Processes()
 const admin = kafka.admin()
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-/** `count` symbols, as evenly as possible over the partitions (Kafka's murmur2 of the key). */
-const symbolsOverPartitions = (count: number) => {
-  const byPartition: Array<Array<string>> = Array.from({ length: PARTITIONS }, () => [])
-  for (let i = 0; byPartition.flat().length < count; i++) {
-    const symbol = `SYM${i}`
-    const p = Partitioner.partitionForKey(new TextEncoder().encode(symbol), PARTITIONS)
-    if (byPartition[p]!.length < Math.ceil(count / PARTITIONS)) byPartition[p]!.push(symbol)
-  }
-  return byPartition.flat()
-}
 
 const healthy = async (port: number) => {
   try {
@@ -137,23 +126,7 @@ const startRaft = async () => {
   await until("raft b1 healthy", () => healthy(specs[0]!.httpPort), 120_000, alive)
   for (const spec of specs.slice(1)) nodes.push(procs.raft(spec, { ...extra, RAFT_JOIN_ADDR: grpcAddr(specs[0]!) }))
   // every node healthy, agreeing on one leader, with three voters
-  await until(
-    "raft cluster healthy",
-    async () => {
-      const views = await Promise.all(nodes.map(async (n) => {
-        try {
-          const { body, status } = await n.healthz()
-          return status === 200 ? raftView(body) : undefined
-        } catch {
-          return undefined
-        }
-      }))
-      return views.every((v) => v !== undefined && v.members.filter((m) => m.voter).length === 3) &&
-        new Set(views.map((v) => v!.leaderId)).size === 1
-    },
-    120_000,
-    alive
-  )
+  await until("raft cluster healthy", async () => (await agreedLeader(nodes, 3)) !== undefined, 120_000, alive)
   return { nodes, addresses: specs.map(grpcAddr).join(",") }
 }
 
@@ -231,7 +204,7 @@ const main = async () => {
     executorGroup: env.EXECUTOR_GROUP!
   }
   benchTopics = [topics.ticks, topics.commands, topics.events].flatMap((t) => [t, `${t}.dlq`])
-  const symbols = symbolsOverPartitions(SYMBOL_COUNT)
+  const symbols = Partitioner.evenKeys("SYM", SYMBOL_COUNT, PARTITIONS)
   const strategy = { ...STRATEGY }
   for (const key of Object.keys(STRATEGY)) if (process.env[key] !== undefined) strategy[key] = process.env[key]!
 

@@ -31,11 +31,11 @@ import type * as KafkaJs from "../../bus/node_modules/kafkajs/types/index.js"
 import { readTopic } from "../../cli/bench/latency.js"
 import * as Procfs from "../../cli/bench/procfs.js"
 import {
+  agreedLeader,
   freePort,
   grpcAddr,
   makeSpec,
   type NodeProcess,
-  raftView,
   start as startRaft
 } from "../../raft-node/test/processes.js"
 import { type Proc, run } from "../test/processes.js"
@@ -98,18 +98,7 @@ const startCluster = async () => {
     nodes.push(startRaft(spec, { LOG_LEVEL: "warn", RAFT_JOIN_ADDR: grpcAddr(specs[0]!) }))
   }
   children.push(...nodes)
-  await until("raft cluster healthy", async () => {
-    const views = await Promise.all(nodes.map(async (n) => {
-      try {
-        const { body, status } = await n.healthz()
-        return status === 200 ? raftView(body) : undefined
-      } catch {
-        return undefined
-      }
-    }))
-    return views.every((v) => v !== undefined && v.members.filter((m) => m.voter).length === RAFT_NODES) &&
-      new Set(views.map((v) => v!.leaderId)).size === 1
-  })
+  await until("raft cluster healthy", async () => (await agreedLeader(nodes, RAFT_NODES)) !== undefined)
   return specs.map(grpcAddr).join(",")
 }
 

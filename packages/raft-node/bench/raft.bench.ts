@@ -18,12 +18,12 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import {
+  agreedLeader,
   eventually,
   grpcAddr,
   makeSpec,
   type NodeProcess,
   type NodeSpec,
-  raftView,
   start,
   stop
 } from "../test/processes.js"
@@ -64,20 +64,9 @@ const percentile = (sorted: ReadonlyArray<number>, p: number) =>
   sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!
 const median = (xs: ReadonlyArray<number>) => percentile([...xs].sort((a, b) => a - b), 0.5)
 
+/** Every node healthy, agreeing on one leader, with three voters: the leader's id. */
 const healthy = (ids: ReadonlyArray<string>) =>
-  eventually(
-    "cluster healthy",
-    async () => {
-      const views = await Promise.all(ids.map(async (id) => {
-        const { body, status } = await nodes.get(id)!.healthz()
-        return status === 200 ? raftView(body) : undefined
-      }))
-      if (views.some((v) => v === undefined || v.members.filter((m) => m.voter).length !== 3)) return undefined
-      return new Set(views.map((v) => v!.leaderId)).size === 1 ? views[0]!.leaderId! : undefined
-    },
-    120_000,
-    100
-  )
+  eventually("cluster healthy", () => agreedLeader(ids.map((id) => nodes.get(id)!), 3), 120_000, 100)
 
 const launch = (spec: NodeSpec, env: Record<string, string> = {}) => {
   const node = start(spec, { LOG_LEVEL: "warn", ...EXTRA_ENV, ...env })

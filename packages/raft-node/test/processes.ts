@@ -57,6 +57,29 @@ export interface HealthBody {
 /** The raft view carried as `body.raft` of /healthz. */
 export const raftView = (body: HealthBody): RaftView => body.raft
 
+/**
+ * The leader all `nodes` agree on, once each answers /healthz with 200, names that same
+ * leader and counts `voters` voters; undefined until then (a node that does not answer yet
+ * counts as not ready). A probe for `eventually`.
+ */
+export const agreedLeader = async (
+  nodes: ReadonlyArray<Pick<NodeProcess, "healthz">>,
+  voters: number
+): Promise<string | undefined> => {
+  const views = await Promise.all(nodes.map(async (n) => {
+    try {
+      const { body, status } = await n.healthz()
+      return status === 200 ? raftView(body) : undefined
+    } catch {
+      return undefined
+    }
+  }))
+  const leaders = new Set(views.map((v) => v?.leaderId))
+  const [leader] = leaders
+  if (leaders.size !== 1 || leader === null || leader === undefined) return undefined
+  return views.every((v) => v!.members.filter((m) => m.voter).length === voters) ? leader : undefined
+}
+
 export const start = (spec: NodeSpec, extraEnv: Record<string, string> = {}): NodeProcess => {
   const proc = ServiceProcess.start(ServiceProcess.service("raft-node"), {
     LOG_FORMAT: "json",

@@ -38,17 +38,6 @@ const PARTITIONS = 3
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-/** `count` symbols, as evenly as possible over the partitions. */
-const symbolsOverPartitions = (count: number) => {
-  const byPartition: Array<Array<string>> = Array.from({ length: PARTITIONS }, () => [])
-  for (let i = 0; byPartition.flat().length < count; i++) {
-    const symbol = `SYM${i}`
-    const p = Partitioner.partitionForKey(new TextEncoder().encode(symbol), PARTITIONS)
-    if (byPartition[p]!.length < Math.ceil(count / PARTITIONS)) byPartition[p]!.push(symbol)
-  }
-  return byPartition.flat()
-}
-
 const cpuSeconds = (pid: number) => {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
@@ -131,7 +120,7 @@ const startService = async (name: ServiceProcess.ServiceName, env: Record<string
 const round = async (admin: KafkaJs.Admin, index: number): Promise<Round> => {
   const id = `stages-${Date.now().toString(36)}-${index}`
   const dir = mkdtempSync(join(tmpdir(), "stages-"))
-  const symbols = symbolsOverPartitions(SYMBOLS)
+  const symbols = Partitioner.evenKeys("SYM", SYMBOLS, PARTITIONS)
   const env = {
     KAFKA_BROKERS: brokers,
     TICKS_TOPIC: `${id}.ticks`,

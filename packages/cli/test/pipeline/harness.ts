@@ -17,12 +17,12 @@ import { join } from "node:path"
 import type * as KafkaJs from "../../../bus/node_modules/kafkajs/types/index.js"
 import { run } from "../../../order-executor/test/processes.js"
 import {
+  agreedLeader,
   eventually,
   grpcAddr,
   makeSpec,
   type NodeProcess,
   type NodeSpec,
-  raftView,
   start as startRaft
 } from "../../../raft-node/test/processes.js"
 import * as TestTicks from "../../../stream-processor/src/internal/testTicks.js"
@@ -250,18 +250,7 @@ export class RaftCluster {
   healthy(timeoutMs = 30_000) {
     return eventually(
       "raft cluster healthy",
-      async () => {
-        const views = await Promise.all([...this.nodes.values()].map(async (n) => {
-          const { body, status } = await n.healthz()
-          return status === 200 ? raftView(body) : undefined
-        }))
-        if (views.some((v) => v === undefined)) return undefined
-        const leaders = new Set(views.map((v) => v!.leaderId))
-        const [leader] = leaders
-        if (leaders.size !== 1 || leader === null || leader === undefined) return undefined
-        if (views.some((v) => v!.members.filter((m) => m.voter).length !== this.specs.size)) return undefined
-        return leader
-      },
+      () => agreedLeader([...this.nodes.values()], this.specs.size),
       timeoutMs,
       100
     )

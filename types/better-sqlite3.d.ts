@@ -1,4 +1,5 @@
-// The part of better-sqlite3 12 the state store uses (the package ships no types).
+// The part of better-sqlite3 12 the project uses (the package ships no types): the
+// order-executor's outbox and the stream-processor's state store (ADR 0086).
 declare module "better-sqlite3" {
   namespace Database {
     interface RunResult {
@@ -6,8 +7,10 @@ declare module "better-sqlite3" {
       readonly lastInsertRowid: number | bigint
     }
     interface Statement {
+      /** Parameters in order, or one array of them. */
       run(...params: ReadonlyArray<unknown>): RunResult
       all(...params: ReadonlyArray<unknown>): Array<unknown>
+      get(...params: ReadonlyArray<unknown>): unknown
     }
     interface Database {
       prepare(sql: string): Statement
@@ -16,8 +19,12 @@ declare module "better-sqlite3" {
       /** Wraps `fn` in BEGIN / COMMIT (ROLLBACK when it throws). */
       transaction<Args extends ReadonlyArray<unknown>, R>(fn: (...args: Args) => R): (...args: Args) => R
       close(): Database
+      readonly inTransaction: boolean
     }
   }
-  const Database: new(filename: string, options?: { readonly readonly?: boolean }) => Database.Database
+  const Database: new(
+    filename: string,
+    options?: { readonly readonly?: boolean; readonly timeout?: number }
+  ) => Database.Database
   export = Database
 }
