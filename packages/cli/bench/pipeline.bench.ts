@@ -20,7 +20,7 @@
 // Latency (tick generated -> event on the topic) is computed for the BENCH_LATENCY_RATE
 // phase from the records themselves (see latency.ts). RSS from /proc for every process.
 import { Partitioner } from "@trading/bus"
-import type { ServiceName } from "@trading/platform/testing/ServiceProcess"
+import { envPairs, type ServiceName } from "@trading/platform/testing/ServiceProcess"
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -81,12 +81,7 @@ const profileDir = (name: string) => join(tmpdir(), `pipeline-prof-${name}`)
 /** Extra V8/Node flags for every service (e.g. `--max-old-space-size=256`), to try settings without editing the start scripts. */
 const EXTRA_NODE_OPTIONS = process.env.BENCH_NODE_OPTIONS ?? ""
 /** Extra environment for every service, space-separated `NAME=value` pairs (e.g. `MALLOC_ARENA_MAX=2`). */
-const EXTRA_ENV: Record<string, string> = Object.fromEntries(
-  (process.env.BENCH_SERVICE_ENV ?? "").split(/\s+/).filter((s) => s.includes("=")).map((s) => {
-    const at = s.indexOf("=")
-    return [s.slice(0, at), s.slice(at + 1)]
-  })
-)
+const EXTRA_ENV = envPairs(process.env.BENCH_SERVICE_ENV ?? "", /\s+/)
 const profiled = (name: string): Record<string, string> => {
   const extra = { ...EXTRA_ENV, ...(EXTRA_NODE_OPTIONS === "" ? {} : { NODE_OPTIONS: EXTRA_NODE_OPTIONS }) }
   if (!CPU_PROF.includes(name)) return extra

@@ -21,6 +21,7 @@
 // Kafka timestamp); RSS now and peak.
 import { Partitioner } from "@trading/bus"
 import { DeterministicId, Fields, OrderCommand, OrderEvent } from "@trading/domain"
+import { envPairs } from "@trading/platform/testing/ServiceProcess"
 import { spawn } from "node:child_process"
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs"
 import { createRequire } from "node:module"
@@ -49,9 +50,8 @@ const CPU_PROF = process.env.EXEC_BENCH_CPU_PROF === "1"
 const REJECT_EVERY = Number(process.env.EXEC_BENCH_REJECT_EVERY ?? 0)
 const NODE_OPTIONS = process.env.EXEC_BENCH_NODE_OPTIONS ?? ""
 const PERF = process.env.EXEC_BENCH_PERF ?? ""
-const EXTRA_ENV: Record<string, string> = Object.fromEntries(
-  (process.env.EXEC_BENCH_ENV ?? "").split(",").filter((kv) => kv.includes("=")).map((kv) => kv.split("=", 2))
-)
+// a value may contain "=" (split("=", 2) cut it there)
+const EXTRA_ENV = envPairs(process.env.EXEC_BENCH_ENV ?? "", ",")
 const PARTITIONS = 3
 
 /** Twelve symbols, four on each partition (Kafka's murmur2 of the key), so the partitions share the load. */

@@ -9,6 +9,7 @@
 //    (the killed node is restarted and the cluster healed between trials).
 // Prints a table; targets are in the issue (20,000 orders/s, p99 <= 20 ms, failover <= 1 s).
 import type { OrderRecord } from "@trading/domain"
+import { envPairs } from "@trading/platform/testing/ServiceProcess"
 import { RaftClient } from "@trading/raft/client/index"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -32,12 +33,7 @@ const TRIALS = Number(process.env.BENCH_FAILOVER_TRIALS ?? 10)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
 const BATCH = Number(process.env.BENCH_BATCH ?? 100)
 /** Extra environment for every node, space-separated `NAME=value` pairs (e.g. `RAFT_SNAPSHOT_EVERY=100000`). */
-const EXTRA_ENV: Record<string, string> = Object.fromEntries(
-  (process.env.BENCH_SERVICE_ENV ?? "").split(/\s+/).filter((s) => s.includes("=")).map((s) => {
-    const at = s.indexOf("=")
-    return [s.slice(0, at), s.slice(at + 1)]
-  })
-)
+const EXTRA_ENV = envPairs(process.env.BENCH_SERVICE_ENV ?? "", /\s+/)
 
 const dataRoot = mkdtempSync(join(tmpdir(), "raft-bench-"))
 const scope = Effect.runSync(Scope.make())

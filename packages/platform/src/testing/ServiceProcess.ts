@@ -207,3 +207,15 @@ export const eventually = async <A>(
     await new Promise((r) => setTimeout(r, everyMs))
   }
 }
+
+/**
+ * `NAME=value` pairs from one string (benchmarks take extra service variables this way),
+ * split on `separator`; a value may itself contain `=`. Pieces without `=` are ignored.
+ */
+export const envPairs = (text: string, separator: string | RegExp): Record<string, string> =>
+  Object.fromEntries(
+    text.split(separator).filter((s) => s.includes("=")).map((s) => {
+      const at = s.indexOf("=")
+      return [s.slice(0, at), s.slice(at + 1)]
+    })
+  )
