@@ -157,12 +157,11 @@ const fsyncDir = (dir: string) => {
 }
 
 /** Crash-safe replacement: after a crash the file is either the old or the new content. */
-const atomicWrite = (dir: string, name: string, content: Buffer | ReadonlyArray<Buffer>) => {
+const atomicWrite = (dir: string, name: string, parts: ReadonlyArray<Buffer>) => {
   const tmp = path.join(dir, `${name}.tmp`)
   const fd = fs.openSync(tmp, "w")
   try {
-    if (Buffer.isBuffer(content)) fs.writeSync(fd, content)
-    else writeAllSync(fd, content)
+    writeAllSync(fd, parts)
     fs.fsyncSync(fd)
   } finally {
     fs.closeSync(fd)
@@ -323,7 +322,7 @@ export const make = (dir: string): Effect.Effect<StorageApi, StorageError, Scope
         fs.readSync(fd, tail, 0, tail.length, tailStart)
       }
       fs.fsyncSync(fd)
-      atomicWrite(dir, "log", tail)
+      atomicWrite(dir, "log", [tail])
       fs.closeSync(fd)
       fd = openLog()
       offsets = k <= 0
@@ -344,7 +343,7 @@ export const make = (dir: string): Effect.Effect<StorageApi, StorageError, Scope
           for (const o of outputs) {
             switch (o._tag) {
               case "PersistHardState":
-                atomicWrite(dir, "hardstate", sealed(Buffer.from(JSON.stringify(o.hardState))))
+                atomicWrite(dir, "hardstate", [sealed(Buffer.from(JSON.stringify(o.hardState)))])
                 break
               case "PersistSnapshot":
                 // already on disk when it is the one `saveSnapshot` wrote (same bytes object);

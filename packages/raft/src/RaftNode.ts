@@ -8,8 +8,9 @@
  *   leave at once and replicate while the leader's own fsync runs (ADR 0037);
  * - one sender fiber per peer drains that peer's outbound queue, so a slow peer delays nobody;
  * - the apply fiber owns the state machine, answers proposals and reads, and after every
- *   `snapshotEvery` entries (or `snapshotBytes` of commands) captures a snapshot, which a fiber of its own serializes before
- *   asking the core to compact the log (one snapshot at a time);
+ *   `snapshotEvery` entries (or `snapshotBytes` of commands) captures a snapshot, which a
+ *   fiber of its own serializes and hands to storage before asking the core to compact the
+ *   log (one snapshot at a time);
  * - a ticker fiber on the Effect `Clock` feeds ticks with jitter from the Effect `Random`.
  * Closing the scope interrupts them all and fails requests still waiting with `NodeStopped`.
  */
