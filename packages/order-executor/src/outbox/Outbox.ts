@@ -332,6 +332,11 @@ export const make = (db: Database.Database) =>
         ((lastSeq.get() as { seq: number | null }).seq ?? 0) <= through
     }
     yield* attempt("reading the outbox", toMemory)
+    /** The committed list stops being the pending rows: `pending` reads the file until caught up. */
+    const toFile = () => {
+      inMemory = false
+      committed.length = 0
+    }
 
     const insertAll = db.transaction(
       (messages: ReadonlyArray<OutboxMessage>, positions: ReadonlyArray<ConsumedPosition>, now: number) => {
@@ -362,11 +367,7 @@ export const make = (db: Database.Database) =>
 
     const keep = (messages: ReadonlyArray<OutboxMessage>, seqs: ReadonlyArray<number>, now: number) => {
       if (!inMemory) return
-      if (seqs.length !== messages.length || committed.length + seqs.length > maxInMemory) {
-        inMemory = false
-        committed.length = 0
-        return
-      }
+      if (seqs.length !== messages.length || committed.length + seqs.length > maxInMemory) return toFile()
       for (let i = 0; i < messages.length; i++) {
         const m = messages[i]!
         committed.push({
@@ -461,8 +462,7 @@ export const make = (db: Database.Database) =>
           if (ahead) {
             // rows marked ahead of the watermark: the committed list no longer is what is
             // pending (the relay marks a prefix of it, so only a mark that is not one gets here)
-            inMemory = false
-            committed.length = 0
+            toFile()
           }
           commitRound(next, now)
         })
@@ -480,8 +480,7 @@ export const make = (db: Database.Database) =>
         const { marked, next } = markKeys(keys, now)
         if (marked > 0) {
           // rows found ahead of the watermark: the committed list no longer is what is pending
-          inMemory = false
-          committed.length = 0
+          toFile()
         }
         commitRound(next, now)
         return marked
