@@ -14,6 +14,8 @@ import * as OrderRegistry from "./OrderRegistry.js"
 
 const T = 1_760_000_000_000
 
+const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => Uint8Array.from(parts.flatMap((part) => [...part]))
+
 const record = (orderId: string, at: number, status: "EXECUTED" | "REJECTED" = "EXECUTED"): OrderRecord.OrderRecord =>
   status === "EXECUTED"
     ? {
@@ -184,14 +186,13 @@ describe("OrderRegistry", () => {
     )
   })
 
-  it("a snapshot built in slices equals the whole snapshot, even when the state moves on meanwhile", () => {
+  it("a snapshot's parts are the whole snapshot, and stay so while the state moves on", () => {
     fc.assert(
       fc.property(
         history,
         retentionArb,
-        fc.integer({ min: 1, max: 5 }),
         fc.constantFrom(64, 256, 1024),
-        (batches, settings, slice, segmentBytes) => {
+        (batches, settings, segmentBytes) => {
           // tiny segments: applying after the capture evicts entries, drops whole segments
           // and appends into the captured tail segment
           const half = Math.floor(batches.length / 2)
@@ -203,31 +204,15 @@ describe("OrderRegistry", () => {
           const whole = OrderRegistry.snapshot(
             applyAll(batches.slice(0, half), OrderRegistry.initial(retention(settings)))[0]
           )
+          const parts = OrderRegistry.snapshotParts(captured)
+          expect(concat(parts)).toEqual(whole)
+          // views of the arena, not copies: as many parts as captured segments with entries, plus the header
+          expect(parts.length).toBeLessThanOrEqual(1 + captured.entries.segments.length)
+          // the runtime keeps applying while the parts are written: that must not leak into them
+          const later = applyAll(batches.slice(half), middle, half + 1)[0]
+          expect(concat(parts)).toEqual(whole)
           expect(OrderRegistry.snapshot(captured)).toEqual(whole)
-          const slices = OrderRegistry.snapshotSlices(captured, slice)
-          let steps = 0
-          let later = middle
-          let index = half + 1
-          for (;;) {
-            const step = slices.next()
-            if (step.done === true) {
-              expect(step.value).toEqual(whole)
-              break
-            }
-            steps++
-            // the runtime keeps applying between slices: that must not leak into the snapshot
-            if (index <= batches.length) later = OrderRegistry.applyRecords(later, batches[index - 1]!, index++)[0]
-          }
-          expect(steps).toBeGreaterThanOrEqual(Math.floor(OrderRegistry.size(captured) / slice))
-          expect(OrderRegistry.snapshot(captured)).toEqual(whole)
-          // room reserved for a caller's header: zeros, then exactly the same snapshot
-          const reserved = OrderRegistry.snapshotSlices(captured, slice, 7)
-          let last = reserved.next()
-          while (last.done !== true) last = reserved.next()
-          expect(last.value.subarray(0, 7)).toEqual(new Uint8Array(7))
-          expect(last.value.subarray(7)).toEqual(whole)
           // and the state itself went on: it is the state of the whole history
-          later = applyAll(batches.slice(index - 1), later, index)[0]
           expect(OrderRegistry.snapshot(later)).toEqual(
             OrderRegistry.snapshot(applyAll(batches, OrderRegistry.initial(retention(settings)))[0])
           )
@@ -466,7 +451,7 @@ const op = fc.oneof(
   },
   {
     weight: 1,
-    arbitrary: fc.record({ _tag: fc.constant("capture" as const), slice: fc.integer({ min: 1, max: 4 }) })
+    arbitrary: fc.record({ _tag: fc.constant("capture" as const) })
   }
 )
 
@@ -487,9 +472,10 @@ describe("OrderRegistry against a reference model", () => {
           const r = retention(settings)
           let state = OrderRegistry.initial(r, { segmentBytes })
           const model = modelOf(r)
-          // captures taken along the way, serialized a slice per later step, checked at the end
-          const pending: Array<{ slices: Generator<void, Uint8Array, void>; expected: Uint8Array }> = []
-          const captures: Array<{ captured: OrderRegistry.Capture; expected: Uint8Array }> = []
+          // captures taken along the way, their parts taken at once and checked at the end
+          const captures: Array<
+            { captured: OrderRegistry.Capture; parts: ReadonlyArray<Uint8Array>; expected: Uint8Array }
+          > = []
           let index = 0
           for (const o of ops) {
             switch (o._tag) {
@@ -540,28 +526,18 @@ describe("OrderRegistry against a reference model", () => {
               case "capture": {
                 const captured = OrderRegistry.capture(state)
                 const expected = modelSnapshot(model)
-                captures.push({ captured, expected })
-                pending.push({ slices: OrderRegistry.snapshotSlices(captured, o.slice), expected })
+                captures.push({ captured, parts: OrderRegistry.snapshotParts(captured), expected })
                 break
-              }
-            }
-            for (let i = pending.length - 1; i >= 0; i--) {
-              const step = pending[i]!.slices.next()
-              if (step.done === true) {
-                expect(step.value).toEqual(pending[i]!.expected)
-                pending.splice(i, 1)
               }
             }
             expect(OrderRegistry.size(state)).toBe(model.order.length)
             expect([state.clockUnixMs, state.horizonUnixMs]).toEqual([model.clock, model.horizon])
           }
           expect(OrderRegistry.snapshot(state)).toEqual(modelSnapshot(model))
-          for (const { slices, expected } of pending) {
-            let step = slices.next()
-            while (step.done !== true) step = slices.next()
-            expect(step.value).toEqual(expected)
+          for (const { captured, expected, parts } of captures) {
+            expect(OrderRegistry.snapshot(captured)).toEqual(expected)
+            expect(concat(parts)).toEqual(expected)
           }
-          for (const { captured, expected } of captures) expect(OrderRegistry.snapshot(captured)).toEqual(expected)
         }
       ),
       { numRuns: 300 }

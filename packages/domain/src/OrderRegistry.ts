@@ -543,70 +543,41 @@ export const capture = (state: State): Capture => {
 //   count x (f64 index, u32 length, OrderRecord protobuf bytes), oldest insert first
 // Entries are written in insertion order (not hash order), so equal states give equal
 // bytes and the restored state evicts in the same order. The arena frames its entries
-// exactly so, so the entry section is a copy of the arena's live byte ranges.
+// exactly so, so the entry section is the arena's live byte ranges.
 const MAGIC = [0x4f, 0x52, 0x45, 0x47] // "OREG"
 const SNAPSHOT_VERSION = 1
 const HEADER = 4 + 1 + 8 * 4 + 4
 
 /**
- * The snapshot built in slices: each step copies at most `slice` records, so a runtime can
- * give its event loop back between steps. Give it a `Capture` (taken where the state is
- * applied, ADR 0036); a `State` is captured at once, when this is called. Applying to the
- * state meanwhile does not change what is written. The generator's return value is the
- * snapshot, the same bytes as `snapshot`, after `reserve` zero bytes that the caller may
- * fill with a header of its own (so a runtime that frames the snapshot never copies it).
+ * The snapshot as parts whose concatenation is the snapshot's bytes: a header, then the
+ * arena's live ranges themselves (views, not copies; ADR 0036). Give it a `Capture` (taken
+ * where the state is applied); a `State` is captured at once. The parts never change
+ * afterwards, however much is applied to the state: a writer may take its time.
  */
-export const snapshotSlices = (
-  from: State | Capture,
-  slice = 4096,
-  reserve = 0
-): Generator<void, Uint8Array, void> => {
-  if (!Number.isSafeInteger(reserve) || reserve < 0) {
-    throw new RangeError(`OrderRegistry.snapshotSlices: reserve must be a non-negative integer, got ${reserve}`)
-  }
-  return writeSlices(isCapture(from) ? from : capture(from), slice, reserve)
-}
-
-function* writeSlices(captured: Capture, slice: number, reserve: number): Generator<void, Uint8Array, void> {
-  const { entries } = captured
-  const whole = new Uint8Array(reserve + HEADER + entries.bytes)
-  const out = whole.subarray(reserve)
-  const view = new DataView(out.buffer, out.byteOffset, out.byteLength)
-  out.set(MAGIC, 0)
-  out[4] = SNAPSHOT_VERSION
+export const snapshotParts = (from: State | Capture): Array<Uint8Array> => {
+  const captured = isCapture(from) ? from : capture(from)
+  const header = new Uint8Array(HEADER)
+  const view = new DataView(header.buffer)
+  header.set(MAGIC, 0)
+  header[4] = SNAPSHOT_VERSION
   view.setFloat64(5, captured.retention.maxOrders)
   view.setFloat64(13, captured.retention.maxAgeMs)
   view.setFloat64(21, captured.clockUnixMs)
   view.setFloat64(29, captured.horizonUnixMs)
-  view.setUint32(37, entries.count)
-  let pos = HEADER
-  let remaining = entries.count
-  const at = Arena.cursor(entries)
-  let budget = slice
-  while (remaining > 0) {
-    // whole entries of one segment, at most what is left of this slice: one bulk copy
-    const from = at.offset
-    const passed = Arena.skipInSegment(entries, at, budget)
-    out.set(entries.segments[at.segment]!.subarray(from, at.offset), pos)
-    pos += at.offset - from
-    remaining -= passed
-    budget -= passed
-    if (!Arena.nextSegment(entries, at) && remaining > 0) throw new Error("OrderRegistry: inconsistent capture")
-    if (budget === 0) {
-      budget = slice
-      yield
-    }
-  }
-  return whole
+  view.setUint32(37, captured.entries.count)
+  return [header, ...Arena.ranges(captured.entries)]
 }
 
-/** The whole snapshot at once (see `snapshotSlices`). */
+/** The whole snapshot in one buffer (see `snapshotParts`). */
 export const snapshot = (from: State | Capture): Uint8Array => {
-  const slices = snapshotSlices(from, Number.MAX_SAFE_INTEGER)
-  for (;;) {
-    const step = slices.next()
-    if (step.done === true) return step.value
+  const parts = snapshotParts(from)
+  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0))
+  let at = 0
+  for (const part of parts) {
+    out.set(part, at)
+    at += part.length
   }
+  return out
 }
 
 const corrupt = (detail: string) =>

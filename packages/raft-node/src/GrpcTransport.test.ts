@@ -50,7 +50,7 @@ const transportFor = (
 const counter = (log: Ref.Ref<Array<string>>): StateMachine => ({
   apply: (command) => Effect.as(Ref.update(log, (l) => [...l, new TextDecoder().decode(command)]), new Uint8Array()),
   query: () => Effect.succeed(new Uint8Array()),
-  snapshot: Effect.succeed(Effect.succeed(new Uint8Array())),
+  snapshot: Effect.succeed(Effect.succeed([new Uint8Array()])),
   restore: () => Effect.void
 })
 

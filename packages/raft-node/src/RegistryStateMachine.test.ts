@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import type { OrderRecord } from "@trading/domain"
 import { OrderRegistry } from "@trading/domain"
 import { ReadResponse } from "@trading/proto/gen/trading/v1/raft_node"
+import { joinParts } from "@trading/raft"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -53,10 +54,10 @@ describe("RegistryStateMachine", () => {
       const other = yield* Sm.make(OrderRegistry.defaultRetention).pipe(
         Effect.provide(AddressBook.layer(mkdtempSync(join(tmpdir(), "rsm-"))))
       )
-      yield* other.restore(bytes).pipe(Effect.provide(Layer.empty))
+      yield* other.restore(joinParts(bytes)).pipe(Effect.provide(Layer.empty))
       expect(yield* other.orders).toBe(2)
       expect(yield* other.applied).toBe(4)
-      expect(yield* Effect.flatten(other.snapshot)).toEqual(bytes)
+      expect(joinParts(yield* Effect.flatten(other.snapshot))).toEqual(joinParts(bytes))
 
       yield* sm.apply(Sm.memberRemoveCommand("n2"), 7)
       expect(yield* book.get("n2")).toBeUndefined()
@@ -71,7 +72,7 @@ describe("RegistryStateMachine", () => {
       // the registry is updated in place: these evict a and b from the live state
       yield* sm.apply(Sm.ordersCommand([record("c"), record("d")]), 2)
       expect(ReadResponse.decode(yield* sm.query(Sm.readQuery("a"))).found).toBe(false)
-      const bytes = yield* serialize
+      const bytes = joinParts(yield* serialize)
       const other = yield* Sm.make(small)
       yield* other.restore(bytes)
       expect(yield* other.applied).toBe(1)

@@ -23,7 +23,7 @@ import type { Persisted } from "./core/RaftCore.js"
 import type { Entry, EntryKind, HardState, Snapshot } from "./core/Types.js"
 import { StorageError } from "./Errors.js"
 import { crc32 } from "./internal/Crc32.js"
-import { Storage, type StorageApi } from "./Storage.js"
+import { joinParts, Storage, type StorageApi, type TakenSnapshot } from "./Storage.js"
 
 const kinds: ReadonlyArray<EntryKind> = ["command", "noop", "config"]
 const HEADER = 8
@@ -85,18 +85,20 @@ const unseal = (file: string, bytes: Buffer): Buffer => {
 /**
  * A snapshot file as the parts written one after the other (`writev`), never concatenated:
  * `[u32 crc32 of the rest][u32 meta length][u32 config length][meta][config][data]`. The
- * data is the state machine's, tens of MB for a large registry; each copy of it cost tens of
- * milliseconds of the event loop.
+ * data is the state machine's, tens of MB for a large registry, itself in parts (views of
+ * the registry's own buffers when the node took the snapshot): each copy of it cost tens of
+ * milliseconds of the event loop and as many MB of memory.
  */
-const snapshotParts = (s: Snapshot) => {
+const snapshotPrefix = (s: Omit<Snapshot, "data">): Array<Buffer> => {
   const meta = Buffer.from(JSON.stringify({ index: s.index, term: s.term }))
   const config = Buffer.from(encodeMembership(s.membership))
   const head = Buffer.alloc(8)
   head.writeUInt32LE(meta.length, 0)
   head.writeUInt32LE(config.length, 4)
-  const data = Buffer.from(s.data.buffer, s.data.byteOffset, s.data.byteLength)
-  return { prefix: [head, meta, config], data }
+  return [head, meta, config]
 }
+
+const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 
 const crcHeader = (crc: number) => {
   const header = Buffer.alloc(4)
@@ -106,10 +108,10 @@ const crcHeader = (crc: number) => {
 
 /** The parts of a snapshot file with its checksum, computed in one go (small or rare snapshots). */
 const encodeSnapshot = (s: Snapshot): Array<Buffer> => {
-  const { data, prefix } = snapshotParts(s)
+  const parts = [...snapshotPrefix(s), asBuffer(s.data)]
   let crc = 0
-  for (const part of prefix) crc = crc32(part, crc)
-  return [crcHeader(crc32(data, crc)), ...prefix, data]
+  for (const part of parts) crc = crc32(part, crc)
+  return [crcHeader(crc), ...parts]
 }
 
 /** Gives the event loop back (network, timers) before the next slice of work. */
@@ -120,17 +122,24 @@ const yieldToEventLoop = Effect.async<void>((resume) => {
 
 const CRC_SLICE = 1 << 20
 
-/** `encodeSnapshot` with the checksum of the data taken a MiB at a time between event-loop turns. */
-const encodeSnapshotSliced = (s: Snapshot): Effect.Effect<Array<Buffer>> =>
+/** `encodeSnapshot` of a taken snapshot, its checksum taken a MiB at a time between event-loop turns. */
+const encodeSnapshotSliced = (s: TakenSnapshot): Effect.Effect<Array<Buffer>> =>
   Effect.gen(function*() {
-    const { data, prefix } = snapshotParts(s)
+    const parts = [...snapshotPrefix(s), ...s.parts.map(asBuffer)]
     let crc = 0
-    for (const part of prefix) crc = crc32(part, crc)
-    for (let at = 0; at < data.length; at += CRC_SLICE) {
-      crc = crc32(data.subarray(at, at + CRC_SLICE), crc)
-      if (at + CRC_SLICE < data.length) yield* yieldToEventLoop
+    let sinceYield = 0
+    for (const part of parts) {
+      for (let at = 0; at < part.length; at += CRC_SLICE) {
+        const slice = part.subarray(at, at + CRC_SLICE)
+        crc = crc32(slice, crc)
+        sinceYield += slice.length
+        if (sinceYield >= CRC_SLICE) {
+          sinceYield = 0
+          yield* yieldToEventLoop
+        }
+      }
     }
-    return [crcHeader(crc), ...prefix, data]
+    return [crcHeader(crc), ...parts]
   })
 
 const decodeSnapshot = (file: string, bytes: Buffer): Snapshot => {
@@ -381,13 +390,13 @@ export const make = (dir: string): Effect.Effect<StorageApi, StorageError, Scope
             const newest = Math.max(snapshotHolder.current?.index ?? 0, saved?.index ?? 0)
             if (snapshot.index <= newest) {
               fs.rmSync(tmp, { force: true })
-              return snapshot.data // not this storage's file: the node keeps the data itself
+              return joinParts(snapshot.parts) // not this storage's file: the node keeps the data itself
             }
             fs.renameSync(tmp, snapshotFile)
             fsyncDir(dir)
             const standIn = new Uint8Array(0)
             standIns.add(standIn)
-            saved = { ...snapshot, data: standIn }
+            saved = { index: snapshot.index, term: snapshot.term, membership: snapshot.membership, data: standIn }
             return standIn
           })
         }),

@@ -5,7 +5,7 @@
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Store from "./internal/MemoryLogStore.js"
-import { Storage, type StorageApi } from "./Storage.js"
+import { joinParts, Storage, type StorageApi } from "./Storage.js"
 
 export interface MemoryDisk {
   readonly store: Store.MemoryLogStore
@@ -25,7 +25,7 @@ export const make = (disk: MemoryDisk): StorageApi => ({
   write: (outputs) => Effect.sync(() => outputs.forEach((o) => Store.write(disk.store, o))),
   sync: Effect.sync(() => Store.sync(disk.store)),
   // in memory, `write` persists a snapshot at no cost, and the node keeps the data itself
-  saveSnapshot: (snapshot) => Effect.succeed(snapshot.data),
+  saveSnapshot: (snapshot) => Effect.sync(() => joinParts(snapshot.parts)),
   snapshotData: (_index, kept) => Effect.succeed(kept)
 })
 

@@ -475,7 +475,7 @@ describe("durable storage (real files)", () => {
       const st1 = yield* FileStorage.make(dir).pipe(Scope.extend(s1))
       yield* st1.write([{ _tag: "PersistEntries", from: 1, entries }])
       yield* st1.sync
-      const taken = { index: 3, term: 1, membership, data: new Uint8Array([3, 3, 3]) }
+      const taken = { index: 3, term: 1, membership, parts: [new Uint8Array([3]), new Uint8Array([3, 3])] }
       yield* st1.saveSnapshot(taken)
       // durable before the compaction is persisted: a crash now finds the snapshot and the whole log
       const early = yield* Effect.flatMap(
@@ -508,7 +508,10 @@ describe("durable storage (real files)", () => {
       for (let i = 0; i < data.length; i++) data[i] = (i * 31 + (i >>> 11)) & 0xff
       const scope = yield* Scope.make()
       const storage = yield* FileStorage.make(dir).pipe(Scope.extend(scope))
-      yield* storage.saveSnapshot({ index: 7, term: 2, membership, data })
+      // in parts as a state machine answers them: uneven, one empty, a slice boundary inside one
+      const cuts = [0, 700_000, 700_000, 2 * 1024 * 1024 + 5, data.length]
+      const parts = cuts.slice(1).map((end, i) => data.subarray(cuts[i], end))
+      yield* storage.saveSnapshot({ index: 7, term: 2, membership, parts })
       yield* Scope.close(scope, Exit.void)
       const loaded = yield* Effect.flatMap(
         FileStorage.make(dir).pipe(Scope.extend(yield* Scope.make())),
@@ -521,7 +524,7 @@ describe("durable storage (real files)", () => {
       const empty = yield* tempDir
       const s2 = yield* Scope.make()
       const st2 = yield* FileStorage.make(empty).pipe(Scope.extend(s2))
-      yield* st2.saveSnapshot({ index: 4, term: 1, membership, data: new Uint8Array() })
+      yield* st2.saveSnapshot({ index: 4, term: 1, membership, parts: [] })
       yield* Scope.close(s2, Exit.void)
       const loadedEmpty = yield* Effect.flatMap(
         FileStorage.make(empty).pipe(Scope.extend(yield* Scope.make())),

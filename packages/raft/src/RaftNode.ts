@@ -48,7 +48,7 @@ import {
 } from "./Errors.js"
 import { isPersist } from "./internal/MemoryLogStore.js"
 import type { StateMachine } from "./StateMachine.js"
-import { Storage } from "./Storage.js"
+import { joinParts, Storage } from "./Storage.js"
 import { Transport } from "./Transport.js"
 
 export interface RaftNodeConfig {
@@ -423,12 +423,12 @@ export const make = (
             snapshotting = true
             yield* Effect.forkIn(
               Effect.gen(function*() {
-                const data = yield* serialize
+                const parts = yield* serialize
                 // what the log keeps: the data, or the storage's stand-in for it (Storage.snapshotData)
-                const kept = yield* storage.saveSnapshot({ ...at, data }).pipe(
+                const kept = yield* storage.saveSnapshot({ ...at, parts }).pipe(
                   // the compaction then writes it itself, and fails the node if the disk is gone
                   Effect.catchAll((e) =>
-                    Effect.as(Effect.logWarning("saving a snapshot ahead of compaction failed", e), data)
+                    Effect.as(Effect.logWarning("saving a snapshot ahead of compaction failed", e), joinParts(parts))
                   )
                 )
                 yield* Queue.offer(mailbox, { _tag: "Input", input: { _tag: "Compact", index: at.index, data: kept } })

@@ -8,13 +8,15 @@ import type * as Effect from "effect/Effect"
  * `snapshot` is in two parts so a large state never stalls the node: the outer effect
  * captures the state as of the last `apply` (cheap: an immutable value or a copy), the inner
  * one serializes that capture. The node runs the inner effect on its own fiber while it
- * keeps applying, so it must not read the live state again. The bytes it returns belong to
- * the node from then on and must never change: storage checksums and writes them across
- * several event-loop turns, and the log keeps them to send to followers.
+ * keeps applying, so it must not read the live state again. It answers the snapshot as
+ * parts whose concatenation is the data, so a state kept in large buffers can hand out
+ * views of them instead of a copy of the whole (ADR 0036). The parts belong to the node
+ * from then on and must never change: storage checksums and writes them across several
+ * event-loop turns.
  */
 export interface StateMachine {
   readonly apply: (command: Uint8Array, index: number) => Effect.Effect<Uint8Array>
   readonly query: (query: Uint8Array) => Effect.Effect<Uint8Array>
-  readonly snapshot: Effect.Effect<Effect.Effect<Uint8Array>>
+  readonly snapshot: Effect.Effect<Effect.Effect<ReadonlyArray<Uint8Array>>>
   readonly restore: (data: Uint8Array) => Effect.Effect<void>
 }

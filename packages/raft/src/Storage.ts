@@ -7,6 +7,24 @@ import type { PersistOutput } from "./internal/MemoryLogStore.js"
 
 export type { PersistOutput }
 
+/** A snapshot the node took itself, its data in the parts the state machine answered. */
+export interface TakenSnapshot extends Omit<Snapshot, "data"> {
+  /** Their concatenation is the snapshot's data. */
+  readonly parts: ReadonlyArray<Uint8Array>
+}
+
+/** The data of a taken snapshot in one buffer (storage that keeps it, or a failed save). */
+export const joinParts = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
+  if (parts.length === 1) return parts[0]!
+  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0))
+  let at = 0
+  for (const part of parts) {
+    out.set(part, at)
+    at += part.length
+  }
+  return out
+}
+
 /**
  * Durable Raft state of one node: hard state, log and snapshot. `write` may leave data in
  * volatile buffers; only `sync` makes everything written so far durable. The runtime calls
@@ -22,7 +40,7 @@ export interface StorageApi {
    * arrives, `write` need not write it again. It never replaces a newer snapshot. Storage
    * that writes snapshots cheaply may do nothing here.
    */
-  readonly saveSnapshot: (snapshot: Snapshot) => Effect.Effect<Uint8Array, StorageError>
+  readonly saveSnapshot: (snapshot: TakenSnapshot) => Effect.Effect<Uint8Array, StorageError>
   /**
    * `saveSnapshot` answers the bytes the node keeps for the snapshot (in its log, to send to
    * a follower that is too far behind): the data itself, or a stand-in when this storage can

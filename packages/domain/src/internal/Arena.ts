@@ -6,8 +6,8 @@
 //
 // An entry is framed exactly as in the registry's snapshot (v1): `f64 key | u32 length |
 // payload`, big-endian. Entries are appended at the tail in order and consumed from the
-// head (oldest first), so a snapshot of the live entries is a few bulk copies of segment
-// ranges. An entry never straddles two segments: one that does not fit starts a new
+// head (oldest first), so a snapshot of the live entries is a few segment ranges, written
+// as they are. An entry never straddles two segments: one that does not fit starts a new
 // segment. A segment is dropped once the head has passed it and is never reused, so bytes
 // once written never change: a `Capture` (the segment references plus the head and tail
 // positions) stays a consistent view while appends and evictions go on. Such a capture is
@@ -157,38 +157,16 @@ export const capture = (arena: Arena): Capture => {
   return { segments, starts, ends, count: arena.count, bytes: arena.bytes }
 }
 
-/** Segment index and offset of an entry within a capture. */
-export interface Cursor {
-  segment: number
-  offset: number
-}
-
-export const cursor = (captured: Capture): Cursor => ({ segment: 0, offset: captured.starts[0] ?? 0 })
-
 /**
- * Advances `at` past up to `n` entries without crossing into another segment; returns how
- * many it passed. The bytes between the old and new position are whole framed entries.
+ * The captured entries as byte ranges of their segments, oldest first: views, not copies
+ * (a capture's bytes never change), whose concatenation is the snapshot's entry section.
  */
-export const skipInSegment = (captured: Capture, at: Cursor, n: number): number => {
-  const segment = captured.segments[at.segment]!
-  const end = captured.ends[at.segment]!
-  let passed = 0
-  let offset = at.offset
-  while (passed < n && offset < end) {
-    offset += FRAME +
-      ((segment[offset + 8]! << 24 >>> 0) + (segment[offset + 9]! << 16) + (segment[offset + 10]! << 8) +
-        segment[offset + 11]!)
-    passed++
+export const ranges = (captured: Capture): Array<Uint8Array> => {
+  const out: Array<Uint8Array> = []
+  for (let i = 0; i < captured.segments.length; i++) {
+    if (captured.ends[i]! > captured.starts[i]!) {
+      out.push(captured.segments[i]!.subarray(captured.starts[i]!, captured.ends[i]!))
+    }
   }
-  at.offset = offset
-  return passed
-}
-
-/** Moves `at` to the next segment when it reached the end of its own; false past the last. */
-export const nextSegment = (captured: Capture, at: Cursor): boolean => {
-  if (at.offset < captured.ends[at.segment]!) return true
-  if (at.segment + 1 >= captured.segments.length) return false
-  at.segment++
-  at.offset = captured.starts[at.segment]!
-  return true
+  return out
 }

@@ -18,7 +18,7 @@ export const make = (): RegistryStateMachine => {
     apply: (command) => Effect.sync(() => encoder.encode(Reg.applyCommand(reg, Reg.decodeCommand(command)) ?? "")),
     query: (query) => Effect.sync(() => encoder.encode(reg.values.get(decoder.decode(query)) ?? "")),
     // the registry is mutable: the capture serializes it at once (small, for tests)
-    snapshot: Effect.sync(() => Effect.succeed(Reg.snapshotRegistry(reg))),
+    snapshot: Effect.sync(() => Effect.succeed([Reg.snapshotRegistry(reg)])),
     restore: (data) =>
       Effect.sync(() => {
         reg.values.clear()
