@@ -31,7 +31,7 @@ describe("RaftNodeConfig", () => {
       clusterSecret: Option.none(),
       transferOnStop: true,
       snapshotEvery: 4096,
-      snapshotBytes: 16 * 1024 * 1024,
+      snapshotBytes: 8 * 1024 * 1024,
       maxOrders: 200_000
     })
   })
