@@ -1,15 +1,15 @@
-// The node flags of the services (ADR 0053) live in three places that must agree: the root
-// `start` scripts, the raft-cluster launcher and the test helper that spawns the services
-// (so the tests and the benchmarks run what users run).
+// The node flags and environment of the services (ADR 0053) live in three places that must
+// agree: the root `start` scripts, the raft-cluster launcher and the test helper that spawns
+// the services (so the tests and the benchmarks run what users run).
 import { readFileSync } from "node:fs"
 import { describe, expect, it } from "vitest"
-import { nodeFlags } from "../packages/platform/src/testing/ServiceProcess.js"
+import { nodeEnv, nodeFlags } from "../packages/platform/src/testing/ServiceProcess.js"
 
 const read = (path: string) => readFileSync(new URL(`../${path}`, import.meta.url), "utf8")
 const scripts = (JSON.parse(read("package.json")) as { scripts: Record<string, string> }).scripts
 
 describe("service node flags", () => {
-  it("every script that runs a bundle passes the helper's flags, in order", () => {
+  it("every script that runs a bundle passes the helper's environment and flags, in order", () => {
     const runs = Object.entries(scripts).filter(([, command]) => command.includes("dist/main.mjs"))
     expect(runs.map(([name]) => name).sort()).toEqual(
       [
@@ -21,15 +21,18 @@ describe("service node flags", () => {
         "verify"
       ]
     )
+    const env = Object.entries(nodeEnv).map(([key, value]) => `${key}=${value}`)
     for (const [name, command] of runs) {
-      const flags = /exec node ((?:--\S+ )*)packages\/[a-z-]+\/dist\/main\.mjs/.exec(command)?.[1]?.trim().split(" ")
-      expect(flags, name).toEqual([...nodeFlags])
+      const run = /exec env ((?:\S+=\S+ )*)node ((?:--\S+ )*)packages\/[a-z-]+\/dist\/main\.mjs/.exec(command)
+      expect(run?.[1]?.trim().split(" "), name).toEqual(env)
+      expect(run?.[2]?.trim().split(" "), name).toEqual([...nodeFlags])
     }
   })
 
-  it("the raft-cluster launcher starts its nodes with the same flags", () => {
+  it("the raft-cluster launcher starts its nodes with the same flags and environment", () => {
     const launcher = read("packages/raft-node/scripts/cluster.ts")
     const flags = /spawn\(process\.execPath, \[((?:"--[^"]+", )*)main\]/.exec(launcher)?.[1]
     expect(flags?.split(", ").filter((f) => f !== "").map((f) => JSON.parse(f) as string)).toEqual([...nodeFlags])
+    for (const [key, value] of Object.entries(nodeEnv)) expect(launcher).toContain(`${key}: ${JSON.stringify(value)}`)
   })
 })

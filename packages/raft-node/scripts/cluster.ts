@@ -39,10 +39,15 @@ const passThrough = () =>
 
 const children: Array<ChildProcess> = []
 nodes.forEach((node, i) => {
-  // the node flags of `pnpm start:raft-node` (ADR 0053)
+  // the node flags and malloc setting of `pnpm start:raft-node` (ADR 0053)
   const child = spawn(process.execPath, ["--max-semi-space-size=4", "--heap-growing-percent=30", main], {
     cwd: root,
-    env: { ...passThrough(), LOG_FORMAT: process.env.LOG_FORMAT ?? "json", ...node.env },
+    env: {
+      ...passThrough(),
+      MALLOC_MMAP_THRESHOLD_: "131072",
+      LOG_FORMAT: process.env.LOG_FORMAT ?? "json",
+      ...node.env
+    },
     stdio: ["ignore", "pipe", "pipe"],
     // a process group of its own: Ctrl-C reaches only this launcher, which sends each node
     // one SIGTERM (a second signal would cut a graceful stop short)

@@ -26,6 +26,16 @@ export type ServiceName = "market-ingestor" | "stream-processor" | "order-execut
  */
 export const nodeFlags: ReadonlyArray<string> = ["--max-semi-space-size=4", "--heap-growing-percent=30"]
 
+/**
+ * The environment every service runs with, here, in the `start` scripts and in the raft
+ * cluster launcher (ADR 0053, update): glibc's malloc with a fixed mmap threshold. By default
+ * the threshold rises to the size of the largest block freed (up to 32 MiB), after which the
+ * 1 MiB registry segments, Kafka fetch and gRPC buffers come from the heap, whose free space is
+ * rarely given back; fixed at 128 KiB, such blocks are mapped and unmapped. 5-12 MB less RSS
+ * per service under load. Other C libraries ignore it.
+ */
+export const nodeEnv: Readonly<Record<string, string>> = { MALLOC_MMAP_THRESHOLD_: "131072" }
+
 /** The bundle of a service (`pnpm build`, or the integration tests' global setup, writes it). */
 export const bundlePath = (service: ServiceName) => `${repoRoot}packages/${service}/dist/main.mjs`
 
@@ -66,6 +76,8 @@ export interface ServiceProcess {
 export interface Command {
   readonly name: string
   readonly argv: ReadonlyArray<string>
+  /** Environment the command always runs with (below what the caller passes). */
+  readonly env?: Readonly<Record<string, string>>
 }
 
 /** A service from its bundle. */
@@ -74,7 +86,7 @@ export const service = (name: ServiceName, args: ReadonlyArray<string> = []): Co
   if (!existsSync(path)) {
     throw new Error(`${path} is missing: run \`pnpm build\` (or \`node infra/bundle.mjs ${name}\`)`)
   }
-  return { name, argv: [...nodeFlags, path, ...args] }
+  return { name, argv: [...nodeFlags, path, ...args], env: nodeEnv }
 }
 
 /** A TypeScript file (path from the repository root) run under tsx: test fixtures, tools. */
@@ -88,7 +100,7 @@ const DEFAULT_TIMEOUT_MS = 60_000
 export const start = (command: Command, env: Record<string, string> = {}): ServiceProcess => {
   const child = spawn(process.execPath, [...command.argv], {
     cwd: repoRoot,
-    env: { PATH: process.env.PATH ?? "", ...env },
+    env: { PATH: process.env.PATH ?? "", ...command.env, ...env },
     stdio: ["ignore", "pipe", "pipe"]
   })
   let stdout = ""
