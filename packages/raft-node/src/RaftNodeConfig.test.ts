@@ -32,7 +32,7 @@ describe("RaftNodeConfig", () => {
       transferOnStop: true,
       snapshotEvery: 4096,
       snapshotBytes: 8 * 1024 * 1024,
-      maxOrders: 200_000
+      maxOrders: 150_000
     })
   })
 
