@@ -69,10 +69,18 @@ export const scanLog = (bytes: Buffer): Scanned => {
   return { entries, offsets, validLength: pos }
 }
 
-const sealed = (body: Buffer): Buffer => {
+/** `[u32 crc32 of the parts]` followed by the parts: the framing of `hardstate` and `snapshot` (`unseal` reads it). */
+const sealedWith = (crc: number, parts: ReadonlyArray<Buffer>): Array<Buffer> => {
   const header = Buffer.alloc(4)
-  header.writeUInt32LE(crc32(body), 0)
-  return Buffer.concat([header, body])
+  header.writeUInt32LE(crc, 0)
+  return [header, ...parts]
+}
+
+/** `sealedWith` the checksum of the parts, computed in one go (small files, rare snapshots). */
+const sealed = (parts: ReadonlyArray<Buffer>): Array<Buffer> => {
+  let crc = 0
+  for (const part of parts) crc = crc32(part, crc)
+  return sealedWith(crc, parts)
 }
 
 const unseal = (file: string, bytes: Buffer): Buffer => {
@@ -100,19 +108,7 @@ const snapshotPrefix = (s: Omit<Snapshot, "data">): Array<Buffer> => {
 
 const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 
-const crcHeader = (crc: number) => {
-  const header = Buffer.alloc(4)
-  header.writeUInt32LE(crc, 0)
-  return header
-}
-
-/** The parts of a snapshot file with its checksum, computed in one go (small or rare snapshots). */
-const encodeSnapshot = (s: Snapshot): Array<Buffer> => {
-  const parts = [...snapshotPrefix(s), asBuffer(s.data)]
-  let crc = 0
-  for (const part of parts) crc = crc32(part, crc)
-  return [crcHeader(crc), ...parts]
-}
+const encodeSnapshot = (s: Snapshot): Array<Buffer> => sealed([...snapshotPrefix(s), asBuffer(s.data)])
 
 /** Gives the event loop back (network, timers) before the next slice of work. */
 const yieldToEventLoop = Effect.async<void>((resume) => {
@@ -139,7 +135,7 @@ const encodeSnapshotSliced = (s: TakenSnapshot): Effect.Effect<Array<Buffer>> =>
         }
       }
     }
-    return [crcHeader(crc), ...parts]
+    return sealedWith(crc, parts)
   })
 
 const decodeSnapshot = (file: string, bytes: Buffer): Snapshot => {
@@ -352,7 +348,7 @@ export const make = (dir: string): Effect.Effect<StorageApi, StorageError, Scope
           for (const o of outputs) {
             switch (o._tag) {
               case "PersistHardState":
-                atomicWrite(dir, "hardstate", [sealed(Buffer.from(JSON.stringify(o.hardState)))])
+                atomicWrite(dir, "hardstate", sealed([Buffer.from(JSON.stringify(o.hardState))]))
                 break
               case "PersistSnapshot":
                 // already on disk when it is the one `saveSnapshot` wrote (same bytes object);
