@@ -38,6 +38,7 @@ import {
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import * as Bytes from "./Bytes.js"
 import type { DecodeError, FieldViolation } from "./DecodeError.js"
 import { invalidFields, MalformedPayload } from "./DecodeError.js"
 import { ID_PATTERN, PositiveInt } from "./Fields.js"
@@ -569,16 +570,7 @@ export const snapshotParts = (from: State | Capture): Array<Uint8Array> => {
 }
 
 /** The whole snapshot in one buffer (see `snapshotParts`). */
-export const snapshot = (from: State | Capture): Uint8Array => {
-  const parts = snapshotParts(from)
-  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0))
-  let at = 0
-  for (const part of parts) {
-    out.set(part, at)
-    at += part.length
-  }
-  return out
-}
+export const snapshot = (from: State | Capture): Uint8Array => Bytes.concat(snapshotParts(from))
 
 const corrupt = (detail: string) =>
   Either.left(

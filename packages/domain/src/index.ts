@@ -1,6 +1,7 @@
 // @trading/domain: the Schema-validated wire formats and the pure business logic of the
 // trading pipeline. No I/O, no clock, no randomness: time and ids come in as inputs.
 // See docs/domain.md.
+export * as Bytes from "./Bytes.js"
 export * as DecodeError from "./DecodeError.js"
 export * as DeterministicId from "./DeterministicId.js"
 export * as Execution from "./Execution.js"

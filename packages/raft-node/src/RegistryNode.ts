@@ -5,7 +5,7 @@
 // stop (unless RAFT_TRANSFER_ON_STOP=false). The client API (RaftNodeApi) and health
 // (RaftHealth) are built on this service.
 import type { OrderRecord } from "@trading/domain"
-import { OrderRegistry, RegistryBytes } from "@trading/domain"
+import { Bytes, OrderRegistry, RegistryBytes } from "@trading/domain"
 import { GrpcClient } from "@trading/platform"
 import { ServerConfig } from "@trading/platform/ServerConfig"
 import {
@@ -108,16 +108,6 @@ const splitOutcomes = (result: Uint8Array, counts: ReadonlyArray<number>) => {
   return split.right
 }
 
-const concat = (parts: ReadonlyArray<Uint8Array>, size: number) => {
-  const out = new Uint8Array(size)
-  let pos = 0
-  for (const part of parts) {
-    out.set(part, pos)
-    pos += part.length
-  }
-  return out
-}
-
 const make = Effect.gen(function*() {
   const settings = yield* raftNodeConfig
   const server = yield* ServerConfig
@@ -214,7 +204,7 @@ const make = Effect.gen(function*() {
   const proposeChunk = (chunk: ReadonlyArray<Pending>) =>
     node.propose(
       RegistryStateMachine.ordersRequestCommand(
-        concat(chunk.map((p) => p.request), chunk.reduce((n, p) => n + p.request.length, 0))
+        Bytes.concat(chunk.map((p) => p.request))
       )
     ).pipe(
       Effect.map((result) => splitOutcomes(result, chunk.map((p) => p.count))),

@@ -1,8 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import type { OrderRecord } from "@trading/domain"
-import { OrderRegistry } from "@trading/domain"
+import { Bytes, OrderRegistry } from "@trading/domain"
 import { ReadResponse } from "@trading/proto/gen/trading/v1/raft_node"
-import { joinParts } from "@trading/raft"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -54,10 +53,10 @@ describe("RegistryStateMachine", () => {
       const other = yield* Sm.make(OrderRegistry.defaultRetention).pipe(
         Effect.provide(AddressBook.layer(mkdtempSync(join(tmpdir(), "rsm-"))))
       )
-      yield* other.restore(joinParts(bytes)).pipe(Effect.provide(Layer.empty))
+      yield* other.restore(Bytes.concat(bytes)).pipe(Effect.provide(Layer.empty))
       expect(yield* other.orders).toBe(2)
       expect(yield* other.applied).toBe(4)
-      expect(joinParts(yield* Effect.flatten(other.snapshot))).toEqual(joinParts(bytes))
+      expect(Bytes.concat(yield* Effect.flatten(other.snapshot))).toEqual(Bytes.concat(bytes))
 
       yield* sm.apply(Sm.memberRemoveCommand("n2"), 7)
       expect(yield* book.get("n2")).toBeUndefined()
@@ -72,7 +71,7 @@ describe("RegistryStateMachine", () => {
       // the registry is updated in place: these evict a and b from the live state
       yield* sm.apply(Sm.ordersCommand([record("c"), record("d")]), 2)
       expect(ReadResponse.decode(yield* sm.query(Sm.readQuery("a"))).found).toBe(false)
-      const bytes = joinParts(yield* serialize)
+      const bytes = Bytes.concat(yield* serialize)
       const other = yield* Sm.make(small)
       yield* other.restore(bytes)
       expect(yield* other.applied).toBe(1)

@@ -13,6 +13,7 @@
  * thread pool, so the event loop keeps serving the network, applying entries and answering
  * clients meanwhile (ADR 0036, revising 0032).
  */
+import * as Bytes from "@trading/domain/Bytes"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
@@ -23,7 +24,7 @@ import type { Persisted } from "./core/RaftCore.js"
 import type { Entry, EntryKind, HardState, Snapshot } from "./core/Types.js"
 import { StorageError } from "./Errors.js"
 import { crc32 } from "./internal/Crc32.js"
-import { joinParts, Storage, type StorageApi, type TakenSnapshot } from "./Storage.js"
+import { Storage, type StorageApi, type TakenSnapshot } from "./Storage.js"
 
 const kinds: ReadonlyArray<EntryKind> = ["command", "noop", "config"]
 const HEADER = 8
@@ -386,7 +387,7 @@ export const make = (dir: string): Effect.Effect<StorageApi, StorageError, Scope
             const newest = Math.max(snapshotHolder.current?.index ?? 0, saved?.index ?? 0)
             if (snapshot.index <= newest) {
               fs.rmSync(tmp, { force: true })
-              return joinParts(snapshot.parts) // not this storage's file: the node keeps the data itself
+              return Bytes.concat(snapshot.parts) // not this storage's file: the node keeps the data itself
             }
             fs.renameSync(tmp, snapshotFile)
             fsyncDir(dir)

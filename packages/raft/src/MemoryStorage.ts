@@ -2,10 +2,11 @@
  * In-memory `Storage` with crash semantics for simulation and tests: writes become durable
  * only on `sync`, and `crash` on the handle discards whatever was not synced.
  */
+import * as Bytes from "@trading/domain/Bytes"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Store from "./internal/MemoryLogStore.js"
-import { joinParts, Storage, type StorageApi } from "./Storage.js"
+import { Storage, type StorageApi } from "./Storage.js"
 
 export interface MemoryDisk {
   readonly store: Store.MemoryLogStore
@@ -25,7 +26,7 @@ export const make = (disk: MemoryDisk): StorageApi => ({
   write: (outputs) => Effect.sync(() => outputs.forEach((o) => Store.write(disk.store, o))),
   sync: Effect.sync(() => Store.sync(disk.store)),
   // in memory, `write` persists a snapshot at no cost, and the node keeps the data itself
-  saveSnapshot: (snapshot) => Effect.sync(() => joinParts(snapshot.parts)),
+  saveSnapshot: (snapshot) => Effect.sync(() => Bytes.concat(snapshot.parts)),
   snapshotData: (_index, kept) => Effect.succeed(kept)
 })
 

@@ -14,6 +14,7 @@
  * - a ticker fiber on the Effect `Clock` feeds ticks with jitter from the Effect `Random`.
  * Closing the scope interrupts them all and fails requests still waiting with `NodeStopped`.
  */
+import * as Bytes from "@trading/domain/Bytes"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -48,7 +49,7 @@ import {
 } from "./Errors.js"
 import { isPersist } from "./internal/MemoryLogStore.js"
 import type { StateMachine } from "./StateMachine.js"
-import { joinParts, Storage } from "./Storage.js"
+import { Storage } from "./Storage.js"
 import { Transport } from "./Transport.js"
 
 export interface RaftNodeConfig {
@@ -428,7 +429,7 @@ export const make = (
                 const kept = yield* storage.saveSnapshot({ ...at, parts }).pipe(
                   // the compaction then writes it itself, and fails the node if the disk is gone
                   Effect.catchAll((e) =>
-                    Effect.as(Effect.logWarning("saving a snapshot ahead of compaction failed", e), joinParts(parts))
+                    Effect.as(Effect.logWarning("saving a snapshot ahead of compaction failed", e), Bytes.concat(parts))
                   )
                 )
                 yield* Queue.offer(mailbox, { _tag: "Input", input: { _tag: "Compact", index: at.index, data: kept } })

@@ -13,18 +13,6 @@ export interface TakenSnapshot extends Omit<Snapshot, "data"> {
   readonly parts: ReadonlyArray<Uint8Array>
 }
 
-/** The data of a taken snapshot in one buffer (storage that keeps it, or a failed save). */
-export const joinParts = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
-  if (parts.length === 1) return parts[0]!
-  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0))
-  let at = 0
-  for (const part of parts) {
-    out.set(part, at)
-    at += part.length
-  }
-  return out
-}
-
 /**
  * Durable Raft state of one node: hard state, log and snapshot. `write` may leave data in
  * volatile buffers; only `sync` makes everything written so far durable. The runtime calls
