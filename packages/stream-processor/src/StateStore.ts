@@ -12,6 +12,7 @@
 // failures stay typed `SqlError`s.
 import { SqlError } from "@effect/sql/SqlError"
 import * as Strategy from "@trading/domain/Strategy"
+import * as SqliteMigrations from "@trading/platform/SqliteMigrations"
 import Database from "better-sqlite3"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
@@ -65,7 +66,7 @@ export class StateStore extends Context.Tag("@trading/stream-processor/StateStor
   readonly save: (topic: string, updates: ReadonlyArray<PartitionUpdate>) => Effect.Effect<void, SqlError>
 }>() {}
 
-const migrations: ReadonlyArray<ReadonlyArray<string>> = [
+const migrations: ReadonlyArray<SqliteMigrations.Migration> = [
   [
     `CREATE TABLE partition_offset (
        topic TEXT NOT NULL,
@@ -93,21 +94,10 @@ export const make = Effect.gen(function*() {
     // every commit durable before the Kafka offset that depends on it is committed
     db.pragma("synchronous = FULL")
   })
-  yield* run("migrating the state file", () => {
-    const version = db.pragma("user_version", { simple: true }) as number
-    // a file a newer build wrote: this build does not know its tables, and must not write them
-    if (version > migrations.length) {
-      throw new Error(
-        `state file schema version ${version} is newer than this build's (${migrations.length}): run the newer processor`
-      )
-    }
-    for (let v = version; v < migrations.length; v++) {
-      db.transaction(() => {
-        for (const statement of migrations[v]!) db.exec(statement)
-        db.pragma(`user_version = ${v + 1}`)
-      })()
-    }
-  })
+  yield* run(
+    "migrating the state file",
+    () => SqliteMigrations.migrate(db, migrations, { file: "state file", owner: "processor" })
+  )
 
   const selectOffsets = db.prepare("SELECT partition, next_offset FROM partition_offset WHERE topic = ?")
   const selectStates = db.prepare("SELECT partition, symbol, snapshot FROM symbol_state WHERE topic = ?")

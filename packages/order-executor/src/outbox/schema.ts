@@ -1,9 +1,8 @@
-// Outbox schema, versioned with SQLite's user_version so upgrades are explicit. Each
-// migration runs in its own transaction.
+// Outbox schema, versioned with SQLite's user_version so upgrades are explicit
+// (@trading/platform/SqliteMigrations runs them, each in its own transaction).
+import * as SqliteMigrations from "@trading/platform/SqliteMigrations"
 import type Database from "better-sqlite3"
 import * as EventWire from "../internal/eventWire.js"
-
-type Migration = string | ((db: Database.Database) => void)
 
 /**
  * Time buckets of the order lookup index: `created_at >> BUCKET_SHIFT` (64 ms). Small enough
@@ -63,7 +62,7 @@ const v3Indexes = [
 
 const copyChunk = 10_000
 
-const toV3: Migration = (db) => {
+const toV3: SqliteMigrations.Migration = (db: Database.Database) => {
   for (const statement of v3Tables) db.exec(statement)
   // the watermark: every row below the first unpublished one is published
   const firstPending = db.prepare("SELECT MIN(seq) AS seq FROM outbox WHERE published_at IS NULL").get() as {
@@ -116,7 +115,7 @@ const toV3: Migration = (db) => {
   for (const statement of v3Indexes) db.exec(statement)
 }
 
-const migrations: ReadonlyArray<Migration> = [
+const migrations: ReadonlyArray<SqliteMigrations.Migration> = [
   // 1: the outbox rows and the consumed positions they cover
   `CREATE TABLE outbox (
      seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -152,20 +151,5 @@ const migrations: ReadonlyArray<Migration> = [
 export const version = migrations.length
 
 /** Brings the file's schema to `target` (default: this build's), one transaction per migration. */
-export const migrate = (db: Database.Database, target: number = migrations.length): void => {
-  const current = db.pragma("user_version", { simple: true }) as number
-  // a file a newer build wrote: this build does not know its tables, and must not write them
-  if (current > migrations.length) {
-    throw new Error(
-      `outbox schema version ${current} is newer than this build's (${migrations.length}): run the newer executor`
-    )
-  }
-  for (let v = current; v < target; v++) {
-    const migration = migrations[v]!
-    db.transaction(() => {
-      if (typeof migration === "string") db.exec(migration)
-      else migration(db)
-      db.pragma(`user_version = ${v + 1}`)
-    })()
-  }
-}
+export const migrate = (db: Database.Database, target: number = migrations.length): void =>
+  SqliteMigrations.migrate(db, migrations, { file: "outbox", owner: "executor" }, target)
