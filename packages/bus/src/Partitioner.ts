@@ -43,10 +43,11 @@ export const partitionForKey = (key: Uint8Array, partitions: number): number => 
 export const evenKeys = (prefix: string, count: number, partitions: number): Array<string> => {
   const byPartition: Array<Array<string>> = Array.from({ length: partitions }, () => [])
   const perPartition = Math.ceil(count / partitions)
+  const encoder = new TextEncoder()
   let found = 0
   for (let i = 0; found < count; i++) {
     const key = `${prefix}${i}`
-    const p = partitionForKey(new TextEncoder().encode(key), partitions)
+    const p = partitionForKey(encoder.encode(key), partitions)
     if (byPartition[p]!.length < perPartition) {
       byPartition[p]!.push(key)
       found++
