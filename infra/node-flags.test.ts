@@ -31,8 +31,9 @@ describe("service node flags", () => {
 
   it("the raft-cluster launcher starts its nodes with the same flags and environment", () => {
     const launcher = read("packages/raft-node/scripts/cluster.ts")
-    const flags = /spawn\(process\.execPath, \[((?:"--[^"]+", )*)main\]/.exec(launcher)?.[1]
-    expect(flags?.split(", ").filter((f) => f !== "").map((f) => JSON.parse(f) as string)).toEqual([...nodeFlags])
+    const flags = /spawn\(process\.execPath, \[\s*((?:"--[^"]+",\s*)*)main\s*\]/.exec(launcher)?.[1]
+    expect(flags?.split(",").map((f) => f.trim()).filter((f) => f !== "").map((f) => JSON.parse(f) as string))
+      .toEqual([...nodeFlags])
     for (const [key, value] of Object.entries(nodeEnv)) expect(launcher).toContain(`${key}: ${JSON.stringify(value)}`)
   })
 })

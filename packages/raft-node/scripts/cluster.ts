@@ -40,7 +40,12 @@ const passThrough = () =>
 const children: Array<ChildProcess> = []
 nodes.forEach((node, i) => {
   // the node flags and malloc setting of `pnpm start:raft-node` (ADR 0053)
-  const child = spawn(process.execPath, ["--max-semi-space-size=4", "--heap-growing-percent=30", "--single-threaded-gc", main], {
+  const child = spawn(process.execPath, [
+    "--max-semi-space-size=4",
+    "--heap-growing-percent=30",
+    "--single-threaded-gc",
+    main
+  ], {
     cwd: root,
     env: {
       ...passThrough(),
