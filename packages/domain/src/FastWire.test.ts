@@ -1,6 +1,7 @@
 // The hand-written writers' primitives write what the generated encoders write (here the
 // generated `trading.v1.Tick` encoder: `sequence` is a uint64 field 7, `tick_id` a string
-// field 2), at the boundaries of the varint and of the omitted defaults.
+// field 2), at the boundaries of the varint and of the omitted defaults; the reader reads
+// them back.
 import { describe, expect, it } from "@effect/vitest"
 import { Tick as ProtoTick } from "@trading/proto/gen/trading/v1/market"
 import * as fc from "effect/FastCheck"
@@ -32,6 +33,30 @@ describe("FastWire", () => {
     expect(bytes(2 ** 31)).toEqual([0x80, 0x80, 0x80, 0x80, 0x08])
     expect(bytes(2 ** 53 - 1)).toEqual([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f])
     expect(boundaries.map(FastWire.varintLength)).toEqual([1, 1, 1, 2, 2, 3, 5, 5, 5, 5, 6, 8])
+  })
+
+  it("readVarint reads what writeVarint writes, and where it ends", () => {
+    for (const n of boundaries) {
+      const bytes = written(FastWire.varintLength(n), (buf, pos) => FastWire.writeVarint(buf, pos, n))
+      // read in place, behind other bytes, with more after it
+      const framed = new Uint8Array([0xee, ...bytes, 0xee])
+      expect(FastWire.readVarint(framed, 1, framed.length)).toBe(n)
+      expect(FastWire.varintEnd()).toBe(1 + bytes.length)
+    }
+  })
+
+  it("readVarint: -1 when truncated or over 10 bytes, -2 at 2^53 and beyond, padded encodings read", () => {
+    const read = (bytes: ReadonlyArray<number>, end = bytes.length) =>
+      FastWire.readVarint(new Uint8Array(bytes), 0, end)
+    expect(read([])).toBe(-1)
+    expect(read([0x80])).toBe(-1)
+    expect(read([0x80, 0x01], 1)).toBe(-1) // the end given, not the array's
+    expect(read([...Array(10).fill(0x80), 0x00])).toBe(-1)
+    expect(read([0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10])).toBe(-2) // 2^53
+    expect(read([...Array(9).fill(0xff), 0x01])).toBe(-2) // 2^64 - 1
+    // protobuf readers accept non-minimal encodings: 1 in ten bytes
+    expect(read([0x81, ...Array(8).fill(0x80), 0x00])).toBe(1)
+    expect(FastWire.varintEnd()).toBe(10)
   })
 
   it("varint fields: the generated encoder's bytes, nothing for 0 (and -0)", () => {

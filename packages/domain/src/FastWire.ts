@@ -6,6 +6,8 @@
 // exact bytes: fields in number order, defaults (0, "") omitted, minimal varints. Each
 // writer's property test compares it with the generated encoder; `FastWire.test.ts` pins
 // the primitives. They were three private copies; one module keeps them from drifting apart.
+// `readVarint` is the matching reader of the hand-written scanners (the registry's record
+// scan and response split, the executor's command and event scans), which had four copies.
 //
 // What they handle, and what the callers check first:
 // - varints of non-negative safe integers (below 2^53) only, in float arithmetic (`%`,
@@ -21,6 +23,35 @@
 //
 // Hot-path code: plain functions of numbers, strings and a preallocated buffer, no
 // allocation, no closures; the writers call them once a field.
+
+// Where the last `readVarint` stopped: a second return value without allocating a pair
+// (every scan that reads varints is synchronous and never re-entered).
+let readEnd = 0
+
+/**
+ * The varint at `bytes[pos]`, read up to `end`: its value when below 2^53 (the end of its
+ * bytes is then `varintEnd()`), -2 when well formed but larger, -1 when truncated (it runs
+ * into `end`) or longer than 10 bytes. Non-minimal encodings are read as protobuf reads them.
+ */
+export const readVarint = (bytes: Uint8Array, pos: number, end: number): number => {
+  let value = 0
+  let scale = 1
+  for (let i = 0; i < 10; i++) {
+    if (pos >= end) return -1
+    const byte = bytes[pos++]!
+    // exact while below 2^53; beyond, the sum stays at or above 2^53, so the check holds
+    value += (byte & 0x7f) * scale
+    if (byte < 0x80) {
+      readEnd = pos
+      return Number.isSafeInteger(value) ? value : -2
+    }
+    scale *= 0x80
+  }
+  return -1
+}
+
+/** Where the varint of the last successful `readVarint` ended. */
+export const varintEnd = (): number => readEnd
 
 /** Bytes of the varint of `value`, a non-negative safe integer. */
 export const varintLength = (value: number): number => {

@@ -15,6 +15,7 @@ import { RecordOrdersResponse } from "@trading/proto/gen/trading/v1/raft_node"
 import * as Either from "effect/Either"
 import type { DecodeError } from "./DecodeError.js"
 import { MalformedPayload } from "./DecodeError.js"
+import { readVarint, varintEnd } from "./FastWire.js"
 import * as Canonical from "./internal/canonicalRecord.js"
 import * as W from "./internal/protoWriter.js"
 import * as Scan from "./internal/recordScan.js"
@@ -107,23 +108,6 @@ export const encodeRequest = (records: ReadonlyArray<OrderRecord.OrderRecord>): 
 // the one scratch buffer of decodeResponse's record scans (synchronous, never re-entered)
 const scanned = new Float64Array(Scan.STRIDE)
 
-/** The varint at `bytes[pos]` when below 2^53 and before `end`, else -1; its end in `varintEnd`. */
-let varintEnd = 0
-const readVarint = (bytes: Uint8Array, pos: number, end: number): number => {
-  let value = 0
-  let scale = 1
-  for (let i = 0; i < 8 && pos < end; i++) {
-    const byte = bytes[pos++]!
-    value += (byte & 0x7f) * scale
-    if (byte < 0x80) {
-      varintEnd = pos
-      return Number.isSafeInteger(value) ? value : -1
-    }
-    scale *= 0x80
-  }
-  return -1
-}
-
 const STATUS: Readonly<Record<OrderRecord.OrderRecord["status"], number>> = { ACCEPTED: 1, REJECTED: 2, EXECUTED: 3 }
 
 /** Whether the ASCII string `s` equals `bytes` in the scanned slot at `slot` (offset, length). */
@@ -155,8 +139,8 @@ const scanOutcome = (
 ): OrderRecord.RecordOutcome | undefined => {
   if (bytes[start] !== 0x0a) return undefined
   const length = readVarint(bytes, start + 1, end)
-  if (length < 0 || length > end - varintEnd) return undefined
-  const recordStart = varintEnd
+  if (length < 0 || length > end - varintEnd()) return undefined
+  const recordStart = varintEnd()
   if (!Scan.scanRecord(bytes, recordStart, recordStart + length, scanned, 0)) return undefined
   let pos = recordStart + length
   let created = false
@@ -170,7 +154,7 @@ const scanOutcome = (
     last = field
     const value = readVarint(bytes, pos, end)
     if (value < 0 || (field !== 3 && value > 1)) return undefined
-    pos = varintEnd
+    pos = varintEnd()
     if (field === 2) created = value === 1
     else if (field === 3) index = value
     else tooOld = value === 1
@@ -196,8 +180,8 @@ export const decodeResponse = (
   for (let pos = 0; pos < bytes.length;) {
     if (bytes[pos] !== 0x0a) return slowResponse(bytes)
     const length = readVarint(bytes, pos + 1, bytes.length)
-    if (length < 0 || length > bytes.length - varintEnd) return slowResponse(bytes)
-    const start = varintEnd
+    if (length < 0 || length > bytes.length - varintEnd()) return slowResponse(bytes)
+    const start = varintEnd()
     const outcome = scanOutcome(bytes, start, start + length, proposed?.[outcomes.length])
     if (outcome === undefined) return slowResponse(bytes)
     outcomes.push(outcome)

@@ -12,7 +12,7 @@
 // (unknown or repeated fields, other orders, non-ASCII reasons, invalid values) is left to
 // the generated decoder and the Schema, which also produce the rejection message: the scan
 // answers "not on the fast path", never "invalid".
-import { varintFieldLength, varintLength, writeVarint, writeVarintField } from "../FastWire.js"
+import { readVarint, varintEnd, varintFieldLength, varintLength, writeVarint, writeVarintField } from "../FastWire.js"
 import { MAX_UNIX_MS, MIN_UNIX_MS } from "../Fields.js"
 
 /** Field slots of one scanned record in a `Float64Array` (see `scanRecord`). */
@@ -32,37 +32,9 @@ export const STRIDE = 15
 
 const REJECTED = 2
 const EXECUTED = 3
-const TWO_32 = 4294967296
 
 // the writing primitives are the fast encoders' (FastWire); OrderRegistry uses them as Scan.*
 export { varintLength, writeVarint } from "../FastWire.js"
-
-// Where the last `readVarint` stopped: a second return value without allocating a pair
-// (the scan is synchronous and never re-entered).
-let varintEnd = 0
-
-/** The varint at `bytes[pos]` (before `end`), or -1 when truncated, over 10 bytes, or >= 2^53. */
-const readVarint = (bytes: Uint8Array, pos: number, end: number): number => {
-  let lo = 0
-  let hi = 0
-  for (let shift = 0, i = 0; i < 10; i++, shift += 7) {
-    if (pos >= end) return -1
-    const byte = bytes[pos++]!
-    const bits = byte & 0x7f
-    if (shift < 28) lo |= bits << shift
-    else if (shift === 28) {
-      lo |= (bits & 0x0f) << 28
-      hi |= bits >> 4
-    } else hi |= bits << (shift - 32)
-    if ((byte & 0x80) === 0) {
-      varintEnd = pos
-      lo >>>= 0
-      hi >>>= 0
-      return hi < 0x200000 ? hi * TWO_32 + lo : -1
-    }
-  }
-  return -1
-}
 
 /** Whether `bytes[start, start + length)` is an id: 1-128 bytes of 0x21-0x7E. */
 const isId = (bytes: Uint8Array, start: number, length: number): boolean => {
@@ -102,7 +74,7 @@ export const scanRecord = (bytes: Uint8Array, start: number, end: number, out: F
     lastField = field
     const value = readVarint(bytes, pos, end)
     if (value < 0) return false
-    pos = varintEnd
+    pos = varintEnd()
     switch (field) {
       case 1:
       case 2:
@@ -227,8 +199,8 @@ export const scanCommand = (bytes: Uint8Array, scan: Scan): boolean => {
   while (pos < bytes.length) {
     if (bytes[pos] !== 0x0a) return false
     const length = readVarint(bytes, pos + 1, bytes.length)
-    if (length < 0 || length > bytes.length - varintEnd) return false
-    const start = varintEnd
+    if (length < 0 || length > bytes.length - varintEnd()) return false
+    const start = varintEnd()
     const at = scan.count * STRIDE
     if (at + STRIDE > scan.fields.length) {
       const grown = new Float64Array(scan.fields.length * 2)

@@ -13,40 +13,10 @@
 // `OrderCommand.fromBytes`, which stays the definition of validity and words the error
 // that the dead letter carries: the scan answers "not on the fast path", never "invalid".
 import { type DecodeError, Fields, OrderCommand } from "@trading/domain"
+import { readVarint, varintEnd } from "@trading/domain/FastWire"
 import * as Either from "effect/Either"
 
 const SIDES: ReadonlyArray<Fields.CommandSide> = ["UNSPECIFIED", "BUY", "SELL"]
-
-// Where the last `readVarint` stopped (a second return value without allocating a pair;
-// the scan is synchronous and never re-entered).
-let varintEnd = 0
-
-/** The varint at `bytes[pos]` when it is below 2^53 (at most 8 bytes), else -1. */
-const readVarint = (bytes: Uint8Array, pos: number): number => {
-  let lo = 0
-  for (let shift = 0; shift < 28; shift += 7) {
-    if (pos >= bytes.length) return -1
-    const byte = bytes[pos++]!
-    lo |= (byte & 0x7f) << shift
-    if (byte < 0x80) {
-      varintEnd = pos
-      return lo >>> 0
-    }
-  }
-  // bytes 5 to 8: the value is lo + hi * 2^28, below 2^53 when hi < 2^25
-  let hi = 0
-  for (let shift = 0; shift < 28; shift += 7) {
-    if (pos >= bytes.length) return -1
-    const byte = bytes[pos++]!
-    hi |= (byte & 0x7f) << shift
-    if (byte < 0x80) {
-      if (hi >= 0x2000000) return -1
-      varintEnd = pos
-      return (lo >>> 0) + hi * 0x10000000
-    }
-  }
-  return -1
-}
 
 /** 1-128 bytes of 0x21-0x7E (Fields.ID_PATTERN). */
 const isId = (bytes: Uint8Array, start: number, end: number): boolean => {
@@ -89,9 +59,9 @@ export const decodeFast = (bytes: Uint8Array): OrderCommand.OrderCommand | undef
     lastField = field
     const isString = field === 2 || field === 3 || field === 4 || field === 9 || field === 10
     if ((tag & 7) !== (isString ? 2 : 0)) return undefined
-    const value = readVarint(bytes, pos)
+    const value = readVarint(bytes, pos, bytes.length)
     if (value < 0) return undefined
-    pos = varintEnd
+    pos = varintEnd()
     if (isString) {
       if (value > bytes.length - pos) return undefined
       slots[field * 2] = pos

@@ -52,30 +52,6 @@ export const encode = (e: OrderEvent.OrderEvent): Uint8Array => {
   return new Uint8Array(buf.buffer, buf.byteOffset, buf.length)
 }
 
-// Where the last `readVarint` stopped (a second return value without allocating a pair; the
-// scan is synchronous and never re-entered).
-let varintEnd = 0
-
-/**
- * The varint at `bytes[pos]`: its value when below 2^53, -2 when larger (but well formed),
- * -1 when truncated or longer than 10 bytes.
- */
-const readVarint = (bytes: Uint8Array, pos: number): number => {
-  let value = 0
-  let scale = 1
-  for (let i = 0; i < 10; i++) {
-    if (pos >= bytes.length) return -1
-    const byte = bytes[pos++]!
-    value += (byte & 0x7f) * scale
-    scale *= 0x80
-    if (byte < 0x80) {
-      varintEnd = pos
-      return Number.isSafeInteger(value) ? value : -2
-    }
-  }
-  return -1
-}
-
 /** What identifies an outbox row across the events topic: the registry's log index and the event id. */
 export interface EventKey {
   readonly registryIndex: number
@@ -97,30 +73,30 @@ export const eventKeyOf = (bytes: Uint8Array): EventKey | undefined => {
   let registryIndex = 0
   let pos = 0
   while (pos < bytes.length) {
-    const tag = readVarint(bytes, pos)
+    const tag = FastWire.readVarint(bytes, pos, bytes.length)
     // field numbers from 1 (fields above 2^28 are not this message's either)
     if (tag < 8 || tag >= 2 ** 31) return undefined
-    pos = varintEnd
+    pos = FastWire.varintEnd()
     switch (tag & 7) {
       case 0: {
-        const value = readVarint(bytes, pos)
+        const value = FastWire.readVarint(bytes, pos, bytes.length)
         if (value === -1) return undefined
         // the last occurrence wins, as in every protobuf decoder
         if (tag === 0x68) registryIndex = value
-        pos = varintEnd
+        pos = FastWire.varintEnd()
         break
       }
       case 1:
         pos += 8
         break
       case 2: {
-        const length = readVarint(bytes, pos)
-        if (length < 0 || length > bytes.length - varintEnd) return undefined
+        const length = FastWire.readVarint(bytes, pos, bytes.length)
+        if (length < 0 || length > bytes.length - FastWire.varintEnd()) return undefined
         if (tag === 0x12) {
-          start = varintEnd
-          end = varintEnd + length
+          start = FastWire.varintEnd()
+          end = FastWire.varintEnd() + length
         }
-        pos = varintEnd + length
+        pos = FastWire.varintEnd() + length
         break
       }
       case 5:
