@@ -20,7 +20,7 @@
 // Latency (tick generated -> event on the topic) is computed for the BENCH_LATENCY_RATE
 // phase from the records themselves (see latency.ts). RSS from /proc for every process.
 import { Partitioner } from "@trading/bus"
-import { envPairs, type ServiceName } from "@trading/platform/testing/ServiceProcess"
+import { envPairs, eventually, healthzOk, type ServiceName } from "@trading/platform/testing/ServiceProcess"
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -57,24 +57,6 @@ const procs = new Processes()
 const admin = kafka.admin()
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-const healthy = async (port: number) => {
-  try {
-    return (await fetch(`http://127.0.0.1:${port}/healthz`)).status === 200
-  } catch {
-    return false
-  }
-}
-
-/** Polls until `probe` holds; fails naming `what` after `timeoutMs` or when `alive` stops holding. */
-const until = async (what: string, probe: () => Promise<boolean>, timeoutMs: number, alive = () => true) => {
-  const end = Date.now() + timeoutMs
-  while (!(await probe())) {
-    if (!alive()) throw new Error(`${what}: the process exited`)
-    if (Date.now() > end) throw new Error(`${what}: not within ${timeoutMs} ms`)
-    await sleep(100)
-  }
-}
-
 const running = (s: Service) => s.process.exitCode === null && s.process.signalCode === null
 
 const profileDir = (name: string) => join(tmpdir(), `pipeline-prof-${name}`)
@@ -108,7 +90,7 @@ const startService = async (name: ServiceName, env: Record<string, string>) => {
     HEALTH_INTERVAL_MS: "500"
   })
   if (TRACE.includes(name)) traced.push(service)
-  await until(`${name} healthy`, () => healthy(httpPort), 120_000, () => running(service))
+  await eventually(`${name} healthy`, () => healthzOk(httpPort), 120_000, 100, () => running(service))
   return { service, httpPort }
 }
 
@@ -118,10 +100,10 @@ const startRaft = async () => {
   const extra = { LOG_LEVEL: "warn", ...profiled("raft-node") }
   nodes.push(procs.raft(specs[0]!, { ...extra, RAFT_BOOTSTRAP: "true" }))
   const alive = () => nodes.every((n) => n.process.exitCode === null && n.process.signalCode === null)
-  await until("raft b1 healthy", () => healthy(specs[0]!.httpPort), 120_000, alive)
+  await eventually("raft b1 healthy", () => healthzOk(specs[0]!.httpPort), 120_000, 100, alive)
   for (const spec of specs.slice(1)) nodes.push(procs.raft(spec, { ...extra, RAFT_JOIN_ADDR: grpcAddr(specs[0]!) }))
   // every node healthy, agreeing on one leader, with three voters
-  await until("raft cluster healthy", async () => (await agreedLeader(nodes, 3)) !== undefined, 120_000, alive)
+  await eventually("raft cluster healthy", () => agreedLeader(nodes, 3), 120_000, 100, alive)
   return { nodes, addresses: specs.map(grpcAddr).join(",") }
 }
 

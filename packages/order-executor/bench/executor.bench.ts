@@ -21,7 +21,7 @@
 // Kafka timestamp); RSS now and peak.
 import { Partitioner } from "@trading/bus"
 import { DeterministicId, Fields, OrderCommand, OrderEvent } from "@trading/domain"
-import { envPairs } from "@trading/platform/testing/ServiceProcess"
+import { envPairs, eventually, healthzOk } from "@trading/platform/testing/ServiceProcess"
 import { spawn } from "node:child_process"
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs"
 import { createRequire } from "node:module"
@@ -72,33 +72,17 @@ const kafka = new kafkajs.Kafka({ clientId: "executor-bench", brokers: brokers.s
 const topics = { commands: `${id}.commands`, events: `${id}.events` }
 const children: Array<{ process: { kill: (s: NodeJS.Signals) => boolean }; exited: Promise<unknown> }> = []
 
-const healthy = async (port: number) => {
-  try {
-    return (await fetch(`http://127.0.0.1:${port}/healthz`)).status === 200
-  } catch {
-    return false
-  }
-}
-
-const until = async (what: string, probe: () => Promise<boolean>, timeoutMs = 120_000) => {
-  const end = Date.now() + timeoutMs
-  while (!(await probe())) {
-    if (Date.now() > end) throw new Error(`${what}: not within ${timeoutMs} ms`)
-    await sleep(100)
-  }
-}
-
 const startCluster = async () => {
   const specs = await Promise.all(
     Array.from({ length: RAFT_NODES }, (_, i) => makeSpec(`e${i + 1}`, join(dir, "raft")))
   )
   const nodes: Array<NodeProcess> = [startRaft(specs[0]!, { LOG_LEVEL: "warn", RAFT_BOOTSTRAP: "true" })]
-  await until("raft e1 healthy", () => healthy(specs[0]!.httpPort))
+  await eventually("raft e1 healthy", () => healthzOk(specs[0]!.httpPort), 120_000, 100)
   for (const spec of specs.slice(1)) {
     nodes.push(startRaft(spec, { LOG_LEVEL: "warn", RAFT_JOIN_ADDR: grpcAddr(specs[0]!) }))
   }
   children.push(...nodes)
-  await until("raft cluster healthy", async () => (await agreedLeader(nodes, RAFT_NODES)) !== undefined)
+  await eventually("raft cluster healthy", () => agreedLeader(nodes, RAFT_NODES), 120_000, 100)
   return specs.map(grpcAddr).join(",")
 }
 
@@ -131,7 +115,7 @@ const startExecutor = async (raftAddrs: string) => {
     ...EXTRA_ENV
   })
   children.push({ process: executor.child, exited: executor.exited })
-  await until("executor healthy", () => healthy(httpPort))
+  await eventually("executor healthy", () => healthzOk(httpPort), 120_000, 100)
   return { executor, httpPort }
 }
 

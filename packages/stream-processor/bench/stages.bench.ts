@@ -56,14 +56,6 @@ const counter = async (port: number, name: string) => {
   return total
 }
 
-const healthy = async (port: number) => {
-  try {
-    return (await fetch(`http://127.0.0.1:${port}/healthz`)).status === 200
-  } catch {
-    return false
-  }
-}
-
 /** Extra node options for both services (`SERVICE_NODE_OPTIONS=--max-old-space-size=96`), to compare heap settings. */
 const extraOptions = process.env.SERVICE_NODE_OPTIONS ?? ""
 
@@ -108,12 +100,16 @@ const startService = async (name: ServiceProcess.ServiceName, env: Record<string
     PORT_HTTP: String(httpPort),
     HEALTH_INTERVAL_MS: "500"
   })
-  const end = Date.now() + 60_000
-  while (!(await healthy(httpPort))) {
-    if (!proc.running()) throw new Error(`${name} exited:\n${proc.output()}`)
-    if (Date.now() > end) throw new Error(`${name} not healthy:\n${proc.output()}`)
-    await sleep(100)
-  }
+  await ServiceProcess.eventually(
+    `${name} healthy`,
+    () => ServiceProcess.healthzOk(httpPort),
+    60_000,
+    100,
+    proc.running
+  )
+    .catch((e: Error) => {
+      throw new Error(`${e.message}\n${proc.output()}`)
+    })
   return { proc, httpPort }
 }
 

@@ -12,7 +12,6 @@ import {
   commandKey,
   expectedCommands,
   pipelineEnv,
-  RaftCluster,
   readUntil,
   replayFile,
   sleep,
@@ -44,14 +43,10 @@ describe("full pipeline under kill -9 (real processes, real Kafka)", () => {
     const expected = expectedCommands(ticks)
     expect(expected.length).toBeGreaterThan(20)
 
-    // the processor needs no raft: it starts while the cluster forms
-    let processor = procs.service("stream-processor", env)
-    const raft = new RaftCluster(procs, `${dir}/raft`)
-    await raft.start(3)
-    const executorEnv = { ...env, RAFT_NODE_GRPC_ADDR: raft.addresses }
-    let executor = procs.service("order-executor", executorEnv)
-    await Promise.all([processor.waitFor("service ready"), executor.waitFor("service ready")])
-    const ingestor = procs.service("market-ingestor", { ...env, INGEST_REPLAY_FILE: file, INGEST_REPLAY_SPEED: "1" })
+    const started = await procs.pipeline(env, dir, 3)
+    const { executorEnv, raft } = started
+    let { executor, processor } = started
+    const ingestor = procs.replay(env, file)
     await ingestor.waitFor("replay started")
 
     const victims = ["executor", "processor", "leader"] as const

@@ -202,6 +202,26 @@ export class Processes {
     return n
   }
 
+  /**
+   * The stream-processor and the order-executor on a new raft cluster of `raftNodes` nodes
+   * (data in `dir`/raft, `raftEnv` on every node), once both are ready. The processor needs
+   * no raft: it starts while the cluster forms.
+   */
+  async pipeline(env: Record<string, string>, dir: string, raftNodes: number, raftEnv: Record<string, string> = {}) {
+    const processor = this.service("stream-processor", env)
+    const raft = new RaftCluster(this, `${dir}/raft`)
+    await raft.start(raftNodes, raftEnv)
+    const executorEnv = { ...env, RAFT_NODE_GRPC_ADDR: raft.addresses }
+    const executor = this.service("order-executor", executorEnv)
+    await Promise.all([processor.waitFor("service ready"), executor.waitFor("service ready")])
+    return { processor, executor, executorEnv, raft }
+  }
+
+  /** A market-ingestor replaying `file` at its recorded pace. */
+  replay(env: Record<string, string>, file: string): Service {
+    return this.service("market-ingestor", { ...env, INGEST_REPLAY_FILE: file, INGEST_REPLAY_SPEED: "1" })
+  }
+
   async killAll() {
     await Promise.all([
       ...this.services.map((s) => s.kill9()),

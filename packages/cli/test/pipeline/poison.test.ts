@@ -15,7 +15,6 @@ import {
   expectedCommands,
   kafka,
   pipelineEnv,
-  RaftCluster,
   type RawRecord,
   readUntil,
   SYMBOLS,
@@ -70,12 +69,8 @@ describe("poison input across the pipeline (real processes, real Kafka)", () => 
   it("garbage and schema-invalid records go to the .dlq topics with reasons; valid ones keep flowing", async () => {
     const id = unique("poison")
     const env = pipelineEnv(id, dir)
-    const raft = new RaftCluster(procs, `${dir}/raft`)
-    await raft.start(1)
-    const processor = procs.service("stream-processor", env)
-    const executor = procs.service("order-executor", { ...env, RAFT_NODE_GRPC_ADDR: raft.addresses })
     // both create their topics (with the .dlq twins) before they report ready
-    await Promise.all([processor.waitFor("service ready"), executor.waitFor("service ready")])
+    await procs.pipeline(env, dir, 1)
 
     const ticks = TestTicks.wave(SYMBOLS, 40, id)
     const expected = expectedCommands(ticks)

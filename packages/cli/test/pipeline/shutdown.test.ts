@@ -13,7 +13,6 @@ import {
   expectedCommands,
   groupMembers,
   pipelineEnv,
-  RaftCluster,
   readUntil,
   recordCount,
   replayFile,
@@ -31,13 +30,10 @@ describe("graceful shutdown of each service mid-stream (real processes, real Kaf
     const id = unique("shutdown")
     const env = pipelineEnv(id, dir)
     const { file, ticks } = replayFile(id, dir, 300, 80) // about 24 s at the recorded pace
-    let processor = procs.service("stream-processor", env)
-    const raft = new RaftCluster(procs, `${dir}/raft`)
-    await raft.start(1)
-    const executorEnv = { ...env, RAFT_NODE_GRPC_ADDR: raft.addresses }
-    let executor = procs.service("order-executor", executorEnv)
-    await Promise.all([processor.waitFor("service ready"), executor.waitFor("service ready")])
-    const ingestor = procs.service("market-ingestor", { ...env, INGEST_REPLAY_FILE: file, INGEST_REPLAY_SPEED: "1" })
+    const started = await procs.pipeline(env, dir, 1)
+    const { executorEnv, raft } = started
+    let { executor, processor } = started
+    const ingestor = procs.replay(env, file)
     await ingestor.waitFor("replay started")
     // both consumers are working on the stream
     await Promise.all([

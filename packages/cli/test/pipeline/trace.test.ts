@@ -16,7 +16,6 @@ import {
   pipelineEnv,
   type PrintedTrace,
   printedTraces,
-  RaftCluster,
   readUntil,
   replayFile,
   spanAttribute,
@@ -47,12 +46,8 @@ describe("console tracing across processes (real processes, real Kafka)", () => 
       // the strategy's first order of the file: the same one on every run
       const order = expected[0]!
 
-      const processor = procs.service("stream-processor", env)
-      const raft = new RaftCluster(procs, `${dir}/raft`)
-      await raft.start(3, { TRACE: "console" })
-      const executor = procs.service("order-executor", { ...env, RAFT_NODE_GRPC_ADDR: raft.addresses })
-      await Promise.all([processor.waitFor("service ready"), executor.waitFor("service ready")])
-      const ingestor = procs.service("market-ingestor", { ...env, INGEST_REPLAY_FILE: file, INGEST_REPLAY_SPEED: "1" })
+      const { executor, processor, raft } = await procs.pipeline(env, dir, 3, { TRACE: "console" })
+      const ingestor = procs.replay(env, file)
 
       const events = await readUntil(env.EVENTS_TOPIC!, (rs) => rs.some((r) => r.key === order.orderId))
       const event = events.find((r) => r.key === order.orderId)!

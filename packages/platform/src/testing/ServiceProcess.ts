@@ -204,12 +204,28 @@ export const freePort = (): Promise<number> =>
     })
   })
 
-/** Polls `probe` every `everyMs` until it returns a value (not undefined) or the time is up. */
+/**
+ * Whether GET /healthz on 127.0.0.1:`port` answers 200: true, or undefined (for
+ * `eventually`) when it answers otherwise or nothing listens yet.
+ */
+export const healthzOk = async (port: number): Promise<true | undefined> => {
+  try {
+    return (await fetch(`http://127.0.0.1:${port}/healthz`)).status === 200 || undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Polls `probe` every `everyMs` until it returns a value (not undefined) or the time is up;
+ * fails at once when `alive` stops holding (the process being waited for exited).
+ */
 export const eventually = async <A>(
   what: string,
   probe: () => Promise<A | undefined>,
   timeoutMs = 20_000,
-  everyMs = 50
+  everyMs = 50,
+  alive: () => boolean = () => true
 ): Promise<A> => {
   const end = Date.now() + timeoutMs
   let last: unknown
@@ -220,6 +236,7 @@ export const eventually = async <A>(
     } catch (e) {
       last = e
     }
+    if (!alive()) throw new Error(`${what}: the process exited (last error: ${String(last)})`)
     if (Date.now() > end) throw new Error(`${what}: not within ${timeoutMs} ms (last error: ${String(last)})`)
     await new Promise((r) => setTimeout(r, everyMs))
   }
