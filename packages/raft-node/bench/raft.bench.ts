@@ -9,16 +9,20 @@
 // 3. failover: kill -9 of the leader -> the next successful commit, over N trials
 //    (the killed node is restarted and the cluster healed between trials).
 // Prints a table; targets are in the issue (20,000 orders/s, p99 <= 20 ms, failover <= 1 s).
+// BENCH_PAUSE_LOG=1 also logs every node's (and this process's) GC pauses and event-loop
+// stalls and prints their sums over the measured half-of-peak phase (packages/cli/bench/pauses.ts).
 import type { OrderRecord } from "@trading/domain"
 import { envPairs } from "@trading/platform/testing/ServiceProcess"
 import { RaftClient } from "@trading/raft/client/index"
+import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import * as Pauses from "../../cli/bench/pauses.js"
 import {
   agreedLeader,
   eventually,
@@ -39,6 +43,13 @@ const LOW_BATCH = 10
 const EXTRA_ENV = envPairs(process.env.BENCH_SERVICE_ENV ?? "", /\s+/)
 
 const dataRoot = mkdtempSync(join(tmpdir(), "raft-bench-"))
+const pauseDir = process.env.BENCH_PAUSE_LOG ? mkdtempSync(join(tmpdir(), "raft-bench-pauses-")) : undefined
+const pauseEnv = pauseDir === undefined ? {} : Pauses.env(pauseDir, EXTRA_ENV.NODE_OPTIONS)
+if (pauseDir !== undefined) {
+  // this process too: the client's own pauses are part of what it measures
+  process.env.BENCH_PAUSE_LOG_DIR = pauseDir
+  await import(Pauses.loader)
+}
 const scope = Effect.runSync(Scope.make())
 const run = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>) => Effect.runPromise(Scope.extend(effect, scope))
 const specs: Array<NodeSpec> = []
@@ -68,7 +79,7 @@ const healthy = (ids: ReadonlyArray<string>) =>
   eventually("cluster healthy", () => agreedLeader(ids.map((id) => nodes.get(id)!), 3), 120_000, 100)
 
 const launch = (spec: NodeSpec, env: Record<string, string> = {}) => {
-  const node = start(spec, { LOG_LEVEL: "warn", ...EXTRA_ENV, ...env })
+  const node = start(spec, { LOG_LEVEL: "warn", ...EXTRA_ENV, ...pauseEnv, ...env })
   nodes.set(spec.id, node)
   return node
 }
@@ -94,12 +105,23 @@ const closedLoop = (client: RaftClient.RaftClient, concurrency: number, batch: n
     return { rate: orders / ((Date.now() - started) / 1000), latencies }
   })
 
-/** Open loop at `rate` orders/s in batches: latency is measured per call, not queued behind earlier ones. */
+/**
+ * Open loop at `rate` orders/s in batches: latency is measured per call, not queued behind
+ * earlier ones. The calls in flight are counted, not kept as fibers to join: joining a
+ * thousand fibers at once takes the event loop about 90 ms, which the last calls' answers
+ * would wait for (and be measured with).
+ */
 const openLoop = (client: RaftClient.RaftClient, rate: number, batch: number, seconds: number) =>
   Effect.gen(function*() {
     const callsPerSecond = rate / batch
     const latencies: Array<number> = []
-    const fibers: Array<Fiber.RuntimeFiber<void, unknown>> = []
+    const allAnswered = yield* Deferred.make<void>()
+    const failures: Array<Cause.Cause<unknown>> = []
+    let inFlight = 0
+    let sending = true
+    const answered = Effect.suspend(() =>
+      --inFlight === 0 && !sending ? Deferred.succeed(allAnswered, undefined) : Effect.void
+    )
     const started = performance.now()
     let sent = 0
     while (performance.now() - started < seconds * 1000) {
@@ -107,15 +129,22 @@ const openLoop = (client: RaftClient.RaftClient, rate: number, batch: number, se
       for (; sent < due; sent++) {
         const records = Array.from({ length: batch }, order)
         const t0 = performance.now()
-        fibers.push(
-          yield* Effect.fork(
-            Effect.asVoid(Effect.tap(client.recordBatch(records), () => latencies.push(performance.now() - t0)))
+        inFlight++
+        yield* Effect.fork(
+          client.recordBatch(records).pipe(
+            Effect.tap(() => latencies.push(performance.now() - t0)),
+            Effect.tapErrorCause((cause) => Effect.sync(() => failures.push(cause))),
+            Effect.ensuring(answered)
           )
         )
       }
       yield* Effect.sleep("2 millis")
     }
-    yield* Fiber.joinAll(fibers)
+    sending = false
+    if (inFlight > 0) yield* Deferred.await(allAnswered)
+    if (failures.length > 0) {
+      return yield* Effect.dieMessage(`${failures.length} calls failed, the first: ${Cause.pretty(failures[0]!)}`)
+    }
     return latencies.sort((a, b) => a - b)
   })
 
@@ -135,7 +164,11 @@ const main = Effect.gen(function*() {
   // the open loop's own warm-up at the same rate (its call pattern and the heap after the
   // closed loops differ from what was warmed so far); only the second run is measured
   yield* openLoop(client, half, BATCH, 2)
+  const halfFrom = Date.now()
   const latencies = yield* openLoop(client, half, BATCH, SECONDS)
+  const halfTo = Date.now()
+  const halfPids = [...nodes.values()].map((n) => [n.spec.id, n.process.pid!] as const)
+  const halfLeader = yield* Effect.promise(() => healthy(["b1", "b2", "b3"]))
   // the order-executor's pattern at bench:pipeline's latency phase: 1,000 orders/s in calls
   // of about 10 (three partitions' batches): the registry's share of that phase's latency
   yield* openLoop(client, LOW_RATE, LOW_BATCH, 2)
@@ -186,6 +219,23 @@ const main = Effect.gen(function*() {
   console.log(`${"measure".padEnd(width)}  ${"result".padStart(18)}  target`)
   for (const [name, value, target] of rows) console.log(`${name.padEnd(width)}  ${value.padStart(18)}  ${target}`)
   console.log(`\nfailover trials (ms): ${failovers.map((f) => f.toFixed(0)).join(", ")}`)
+  if (pauseDir !== undefined) {
+    const table = [
+      Pauses.header,
+      ...halfPids.map(([id, pid]) =>
+        Pauses.row(
+          `raft-node ${id}${id === halfLeader ? " (leader)" : ""}`,
+          Pauses.read(pauseDir, pid, halfFrom, halfTo)
+        )
+      ),
+      Pauses.row("bench client", Pauses.read(pauseDir, process.pid, halfFrom, halfTo))
+    ]
+    const widths = Pauses.header.map((_, i) => Math.max(...table.map((r) => r[i]!.length)))
+    console.log(
+      `\npauses during the half-of-peak phase (${((halfTo - halfFrom) / 1000).toFixed(1)} s; logs in ${pauseDir})`
+    )
+    for (const r of table) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join("  "))
+  }
 })
 
 Effect.runPromise(Scope.extend(main, scope)).then(
