@@ -30,6 +30,7 @@ import type { Service } from "../../stream-processor/test/processes.js"
 import { brokers, kafka, pipelineEnv, Processes, unique } from "../test/pipeline/harness.js"
 import { backlog, slope, type Snapshot, snapshot, type Topics } from "./backlog.js"
 import { percentile, tickToEvent } from "./latency.js"
+import * as Pauses from "./pauses.js"
 import * as Procfs from "./procfs.js"
 
 const numbers = (text: string) => text.split(",").map((s) => Number(s.trim())).filter((n) => n > 0)
@@ -64,15 +65,26 @@ const profileDir = (name: string) => join(tmpdir(), `pipeline-prof-${name}`)
 const EXTRA_NODE_OPTIONS = process.env.BENCH_NODE_OPTIONS ?? ""
 /** Extra environment for every service, space-separated `NAME=value` pairs (e.g. `MALLOC_ARENA_MAX=2`). */
 const EXTRA_ENV = envPairs(process.env.BENCH_SERVICE_ENV ?? "", /\s+/)
+/** BENCH_PAUSE_LOG=1: every process logs its GC pauses and event-loop stalls here (pauses.ts). */
+const pauseDir = process.env.BENCH_PAUSE_LOG ? mkdtempSync(join(tmpdir(), "pipeline-pauses-")) : undefined
+if (pauseDir !== undefined) {
+  // this process too: it reads the broker's offsets and the processes' memory meanwhile
+  process.env.BENCH_PAUSE_LOG_DIR = pauseDir
+  await import(Pauses.loader)
+}
 const profiled = (name: string): Record<string, string> => {
-  const extra = { ...EXTRA_ENV, ...(EXTRA_NODE_OPTIONS === "" ? {} : { NODE_OPTIONS: EXTRA_NODE_OPTIONS }) }
-  if (!CPU_PROF.includes(name)) return extra
-  mkdirSync(profileDir(name), { recursive: true })
-  const loader = fileURLToPath(new URL("cpu-profile.mjs", import.meta.url))
+  const cpuProfiled = CPU_PROF.includes(name)
+  if (cpuProfiled) mkdirSync(profileDir(name), { recursive: true })
+  const nodeOptions = [
+    ...(cpuProfiled ? [`--import=${fileURLToPath(new URL("cpu-profile.mjs", import.meta.url))}`] : []),
+    ...(pauseDir !== undefined ? [`--import=${Pauses.loader}`] : []),
+    EXTRA_NODE_OPTIONS
+  ].join(" ").trim()
   return {
     ...EXTRA_ENV,
-    NODE_OPTIONS: `--import=${loader} ${EXTRA_NODE_OPTIONS}`.trim(),
-    BENCH_CPU_PROF_DIR: profileDir(name)
+    ...(nodeOptions === "" ? {} : { NODE_OPTIONS: nodeOptions }),
+    ...(cpuProfiled ? { BENCH_CPU_PROF_DIR: profileDir(name) } : {}),
+    ...(pauseDir !== undefined ? { BENCH_PAUSE_LOG_DIR: pauseDir } : {})
   }
 }
 
@@ -125,6 +137,8 @@ interface PhaseResult {
   /** Wall-clock window of the phase, for selecting its latency samples. */
   readonly from: number
   readonly to: number
+  /** The processes of the phase, by label. */
+  readonly pids: ReadonlyArray<readonly [string, number]>
   /** CPU use of each process over the phase (100 = one core), and of the whole machine (200 = both cores). */
   readonly cpu: ReadonlyMap<string, number>
   readonly machineCpu: number
@@ -286,6 +300,7 @@ const main = async () => {
       drainSeconds,
       drained,
       from,
+      pids,
       to,
       cpu,
       machineCpu,
@@ -301,7 +316,7 @@ const main = async () => {
   }
   const rates = RATES.includes(LATENCY_RATE) ? RATES : [LATENCY_RATE, ...RATES]
   const results: Array<PhaseResult> = []
-  let latencyWindow: { from: number; to: number } | undefined
+  let latencyWindow: PhaseResult | undefined
   for (const rate of rates) {
     console.log(`phase: ${rate} ticks/s for ${SECONDS} s`)
     const result = await phase(rate, SECONDS)
@@ -416,6 +431,18 @@ const main = async () => {
   console.log(`\n${"measure".padEnd(width)}  ${"result".padStart(20)}  target`)
   for (const [name, value, target] of summary) console.log(`${name.padEnd(width)}  ${value.padStart(20)}  ${target}`)
   if (CPU_PROF.length > 0) console.log(`\nCPU profiles (written at exit): ${CPU_PROF.map(profileDir).join(", ")}`)
+  if (pauseDir !== undefined && latencyWindow !== undefined) {
+    const { from, to } = latencyWindow
+    const table = [
+      Pauses.header,
+      ...[...latencyWindow.pids, ["bench", process.pid] as const].map(([label, pid]) =>
+        Pauses.row(label, Pauses.read(pauseDir, pid, from, to))
+      )
+    ]
+    const widths = Pauses.header.map((_, i) => Math.max(...table.map((r) => r[i]!.length)))
+    console.log(`\npauses during the ${fmt(LATENCY_RATE)} ticks/s phase (logs in ${pauseDir})`)
+    for (const r of table) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join("  "))
+  }
   return { processor, executor, raft }
 }
 
