@@ -19,6 +19,7 @@
 // After each phase the ingestor stops and the pipeline drains before the next one.
 // Latency (tick generated -> event on the topic) is computed for the BENCH_LATENCY_RATE
 // phase from the records themselves (see latency.ts). RSS from /proc for every process.
+// BENCH_PAUSE_LOG=1: every process's GC pauses and event-loop stalls over that phase (pauses.ts).
 import { Partitioner } from "@trading/bus"
 import { envPairs, eventually, healthzOk, type ServiceName } from "@trading/platform/testing/ServiceProcess"
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
