@@ -1,11 +1,25 @@
 // Reads back what pause-log.mjs wrote for one process and sums it over a time window: how
 // often and how long its event loop stood still, and how much of that was GC.
-import { existsSync, readFileSync } from "node:fs"
+import { existsSync, mkdtempSync, readFileSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 
 /** The `--import` loader that writes the logs. */
 export const loader = fileURLToPath(new URL("pause-log.mjs", import.meta.url))
+
+/**
+ * With BENCH_PAUSE_LOG set: a new directory for the logs (named after `tag`), into which this
+ * process logs its own pauses too (the client's pauses are part of what a benchmark
+ * measures); without it, undefined.
+ */
+export const setup = async (tag: string): Promise<string | undefined> => {
+  if (!process.env.BENCH_PAUSE_LOG) return undefined
+  const dir = mkdtempSync(join(tmpdir(), `${tag}-pauses-`))
+  process.env.BENCH_PAUSE_LOG_DIR = dir
+  await import(loader)
+  return dir
+}
 
 /** Environment that makes a service log its pauses into `dir` (NODE_OPTIONS merged with `nodeOptions`). */
 export const env = (dir: string, nodeOptions = ""): Record<string, string> => ({
@@ -60,12 +74,26 @@ export const read = (dir: string, pid: number, from: number, to: number): Pauses
   return sums
 }
 
-/** One row of a table: `label  scavenges (ms, max)  mark-compacts (ms, max)  stalls (max)`. */
-export const row = (label: string, p: Pauses): ReadonlyArray<string> => [
+/** One row of the table: `label  scavenges (ms, max)  mark-compacts (ms, max)  stalls (max)`. */
+const row = (label: string, p: Pauses): ReadonlyArray<string> => [
   label,
   `${p.scavenges} (${p.scavengeMs.toFixed(0)} ms, max ${p.scavengeMaxMs.toFixed(1)})`,
   `${p.markCompacts} (${p.markCompactMs.toFixed(0)} ms, max ${p.markCompactMaxMs.toFixed(1)})`,
   `${p.stalls} (max ${p.stallMaxMs.toFixed(1)} ms)`
 ]
 
-export const header: ReadonlyArray<string> = ["process", "scavenges", "mark-compacts", "event-loop stalls > 10 ms"]
+const header: ReadonlyArray<string> = ["process", "scavenges", "mark-compacts", "event-loop stalls > 10 ms"]
+
+/** Prints, under `title`, a table of what each of `processes` ([label, pid]) logged into `dir` between `from` and `to`. */
+export const print = (
+  title: string,
+  dir: string,
+  processes: ReadonlyArray<readonly [string, number]>,
+  from: number,
+  to: number
+) => {
+  const table = [header, ...processes.map(([label, pid]) => row(label, read(dir, pid, from, to)))]
+  const widths = header.map((_, i) => Math.max(...table.map((r) => r[i]!.length)))
+  console.log(`\n${title} (logs in ${dir})`)
+  for (const r of table) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join("  "))
+}

@@ -67,25 +67,19 @@ const EXTRA_NODE_OPTIONS = process.env.BENCH_NODE_OPTIONS ?? ""
 /** Extra environment for every service, space-separated `NAME=value` pairs (e.g. `MALLOC_ARENA_MAX=2`). */
 const EXTRA_ENV = envPairs(process.env.BENCH_SERVICE_ENV ?? "", /\s+/)
 /** BENCH_PAUSE_LOG=1: every process logs its GC pauses and event-loop stalls here (pauses.ts). */
-const pauseDir = process.env.BENCH_PAUSE_LOG ? mkdtempSync(join(tmpdir(), "pipeline-pauses-")) : undefined
-if (pauseDir !== undefined) {
-  // this process too: it reads the broker's offsets and the processes' memory meanwhile
-  process.env.BENCH_PAUSE_LOG_DIR = pauseDir
-  await import(Pauses.loader)
-}
+const pauseDir = await Pauses.setup("pipeline-bench")
 const profiled = (name: string): Record<string, string> => {
   const cpuProfiled = CPU_PROF.includes(name)
   if (cpuProfiled) mkdirSync(profileDir(name), { recursive: true })
   const nodeOptions = [
     ...(cpuProfiled ? [`--import=${fileURLToPath(new URL("cpu-profile.mjs", import.meta.url))}`] : []),
-    ...(pauseDir !== undefined ? [`--import=${Pauses.loader}`] : []),
     EXTRA_NODE_OPTIONS
   ].join(" ").trim()
   return {
     ...EXTRA_ENV,
     ...(nodeOptions === "" ? {} : { NODE_OPTIONS: nodeOptions }),
     ...(cpuProfiled ? { BENCH_CPU_PROF_DIR: profileDir(name) } : {}),
-    ...(pauseDir !== undefined ? { BENCH_PAUSE_LOG_DIR: pauseDir } : {})
+    ...(pauseDir !== undefined ? Pauses.env(pauseDir, nodeOptions) : {})
   }
 }
 
@@ -433,16 +427,13 @@ const main = async () => {
   for (const [name, value, target] of summary) console.log(`${name.padEnd(width)}  ${value.padStart(20)}  ${target}`)
   if (CPU_PROF.length > 0) console.log(`\nCPU profiles (written at exit): ${CPU_PROF.map(profileDir).join(", ")}`)
   if (pauseDir !== undefined && latencyWindow !== undefined) {
-    const { from, to } = latencyWindow
-    const table = [
-      Pauses.header,
-      ...[...latencyWindow.pids, ["bench", process.pid] as const].map(([label, pid]) =>
-        Pauses.row(label, Pauses.read(pauseDir, pid, from, to))
-      )
-    ]
-    const widths = Pauses.header.map((_, i) => Math.max(...table.map((r) => r[i]!.length)))
-    console.log(`\npauses during the ${fmt(LATENCY_RATE)} ticks/s phase (logs in ${pauseDir})`)
-    for (const r of table) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join("  "))
+    Pauses.print(
+      `pauses during the ${fmt(LATENCY_RATE)} ticks/s phase`,
+      pauseDir,
+      [...latencyWindow.pids, ["bench", process.pid]],
+      latencyWindow.from,
+      latencyWindow.to
+    )
   }
   return { processor, executor, raft }
 }

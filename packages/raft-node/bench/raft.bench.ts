@@ -43,13 +43,8 @@ const LOW_BATCH = 10
 const EXTRA_ENV = envPairs(process.env.BENCH_SERVICE_ENV ?? "", /\s+/)
 
 const dataRoot = mkdtempSync(join(tmpdir(), "raft-bench-"))
-const pauseDir = process.env.BENCH_PAUSE_LOG ? mkdtempSync(join(tmpdir(), "raft-bench-pauses-")) : undefined
+const pauseDir = await Pauses.setup("raft-bench")
 const pauseEnv = pauseDir === undefined ? {} : Pauses.env(pauseDir, EXTRA_ENV.NODE_OPTIONS)
-if (pauseDir !== undefined) {
-  // this process too: the client's own pauses are part of what it measures
-  process.env.BENCH_PAUSE_LOG_DIR = pauseDir
-  await import(Pauses.loader)
-}
 const scope = Effect.runSync(Scope.make())
 const run = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>) => Effect.runPromise(Scope.extend(effect, scope))
 const specs: Array<NodeSpec> = []
@@ -220,21 +215,16 @@ const main = Effect.gen(function*() {
   for (const [name, value, target] of rows) console.log(`${name.padEnd(width)}  ${value.padStart(18)}  ${target}`)
   console.log(`\nfailover trials (ms): ${failovers.map((f) => f.toFixed(0)).join(", ")}`)
   if (pauseDir !== undefined) {
-    const table = [
-      Pauses.header,
-      ...halfPids.map(([id, pid]) =>
-        Pauses.row(
-          `raft-node ${id}${id === halfLeader ? " (leader)" : ""}`,
-          Pauses.read(pauseDir, pid, halfFrom, halfTo)
-        )
-      ),
-      Pauses.row("bench client", Pauses.read(pauseDir, process.pid, halfFrom, halfTo))
-    ]
-    const widths = Pauses.header.map((_, i) => Math.max(...table.map((r) => r[i]!.length)))
-    console.log(
-      `\npauses during the half-of-peak phase (${((halfTo - halfFrom) / 1000).toFixed(1)} s; logs in ${pauseDir})`
+    Pauses.print(
+      `pauses during the half-of-peak phase (${((halfTo - halfFrom) / 1000).toFixed(1)} s)`,
+      pauseDir,
+      [
+        ...halfPids.map(([id, pid]) => [`raft-node ${id}${id === halfLeader ? " (leader)" : ""}`, pid] as const),
+        ["bench client", process.pid]
+      ],
+      halfFrom,
+      halfTo
     )
-    for (const r of table) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join("  "))
   }
 })
 
