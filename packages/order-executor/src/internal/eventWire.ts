@@ -91,12 +91,13 @@ export const eventKeyOf = (bytes: Uint8Array): EventKey | undefined => {
         break
       case 2: {
         const length = FastWire.readVarint(bytes, pos, bytes.length)
-        if (length < 0 || length > bytes.length - FastWire.varintEnd()) return undefined
+        const at = FastWire.varintEnd()
+        if (length < 0 || length > bytes.length - at) return undefined
         if (tag === 0x12) {
-          start = FastWire.varintEnd()
-          end = FastWire.varintEnd() + length
+          start = at
+          end = at + length
         }
-        pos = FastWire.varintEnd() + length
+        pos = at + length
         break
       }
       case 5:
