@@ -98,11 +98,17 @@ const channelCredentials = (address: string, tls: TlsPaths | undefined) =>
       catch: (cause) => new GrpcClientError({ address, cause })
     })
 
-const handled = Metrics.counter(
-  "grpc_client_handled_total",
-  "gRPC calls completed by clients, by method and status code"
+// built once per method (and code): a per-call Metric.tagged would build a new metric key each time
+const handled = Metrics.family((method, code) =>
+  Metrics.counter(
+    "grpc_client_handled_total",
+    "gRPC calls completed by clients, by method and status code",
+    [["method", method], ["code", code]]
+  )
 )
-const latency = Metrics.latency("grpc_client_call_seconds", "gRPC client call latency, by method")
+const latency = Metrics.family((method) =>
+  Metrics.latency("grpc_client_call_seconds", "gRPC client call latency, by method", undefined, [["method", method]])
+)
 
 const observe = (method: string) => <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
   effect.pipe(
@@ -113,9 +119,9 @@ const observe = (method: string) => <A, E>(effect: Effect.Effect<A, E>): Effect.
           onSome: (error) => error instanceof GrpcCallError ? codeName(error.code) : "CLIENT_ERROR",
           onNone: () => Cause.isInterruptedOnly(exit.cause) ? "CANCELLED" : "CLIENT_ERROR"
         })
-      return Metric.update(handled.pipe(Metric.tagged("method", method), Metric.tagged("code", code)), 1)
+      return Metric.update(handled(method, code), 1)
     }),
-    Metrics.time(latency.pipe(Metric.tagged("method", method)))
+    Metrics.time(latency(method))
   )
 
 /** Builds the call metadata: caller's entries plus the current span's traceparent. */
@@ -158,6 +164,8 @@ export const make = <D extends grpc.ServiceDefinition>(
     const span = (method: string) =>
       Effect.withSpan(`grpc.client ${method}`, {
         kind: "client",
+        // the stack would be this module's own, the same for every call
+        captureStackTrace: false,
         attributes: { "rpc.system": "grpc", "rpc.method": method, "server.address": options.address }
       })
 

@@ -5,6 +5,9 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
+import * as MetricKey from "effect/MetricKey"
+import type * as MetricKeyType from "effect/MetricKeyType"
+import * as MetricLabel from "effect/MetricLabel"
 import type * as MetricPair from "effect/MetricPair"
 import * as MetricState from "effect/MetricState"
 import * as Option from "effect/Option"
@@ -26,12 +29,46 @@ export const latencyBuckets: ReadonlyArray<number> = [
   10
 ]
 
-/** A monotonic counter (rendered with `# TYPE counter`; Prometheus convention: name it `..._total`). */
-export const counter = (name: string, description?: string) => Metric.counter(name, { description, incremental: true })
+/** Label pairs baked into a metric's key. */
+export type Labels = ReadonlyArray<readonly [string, string]>
 
-/** A histogram of durations in seconds (Prometheus convention: name it `..._seconds`). */
-export const latency = (name: string, description?: string, buckets: ReadonlyArray<number> = latencyBuckets) =>
-  Metric.histogram(name, MetricBoundaries.fromIterable(buckets), description)
+const labelled = <Type extends MetricKeyType.MetricKeyType.Untyped>(key: MetricKey.MetricKey<Type>, labels: Labels) =>
+  Metric.fromMetricKey(
+    labels.length === 0 ? key : MetricKey.taggedWithLabels(key, labels.map(([k, v]) => MetricLabel.make(k, v)))
+  )
+
+/**
+ * A monotonic counter (rendered with `# TYPE counter`; Prometheus convention: name it
+ * `..._total`), with `labels` in its key.
+ */
+export const counter = (name: string, description?: string, labels: Labels = []) =>
+  labelled(MetricKey.counter(name, { description, incremental: true }), labels)
+
+/** A histogram of durations in seconds (Prometheus convention: name it `..._seconds`), with `labels` in its key. */
+export const latency = (
+  name: string,
+  description?: string,
+  buckets: ReadonlyArray<number> = latencyBuckets,
+  labels: Labels = []
+) => labelled(MetricKey.histogram(name, MetricBoundaries.fromIterable(buckets), description), labels)
+
+/**
+ * One metric per combination of label values, each built once with its labels in its key:
+ * `Metric.tagged` builds (and hashes) a new metric key on every update, which per-call paths
+ * such as the gRPC bridges pay for on every call.
+ */
+export const family = <M>(make: (...values: ReadonlyArray<string>) => M) => {
+  const built = new Map<string, M>()
+  return (...values: ReadonlyArray<string>): M => {
+    const key = values.join("\u0000")
+    let metric = built.get(key)
+    if (metric === undefined) {
+      metric = make(...values)
+      built.set(key, metric)
+    }
+    return metric
+  }
+}
 
 /** Records how long `effect` took (success or failure) into `histogram`, in seconds. */
 export const time =

@@ -22,7 +22,9 @@ import * as Scope from "effect/Scope"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { fileURLToPath } from "node:url"
 import * as Pauses from "../../cli/bench/pauses.js"
+import * as Procfs from "../../cli/bench/procfs.js"
 import {
   agreedLeader,
   eventually,
@@ -41,10 +43,22 @@ const LOW_RATE = 1_000
 const LOW_BATCH = 10
 /** Extra environment for every node, space-separated `NAME=value` pairs (e.g. `RAFT_SNAPSHOT_EVERY=100000`). */
 const EXTRA_ENV = envPairs(process.env.BENCH_SERVICE_ENV ?? "", /\s+/)
+/**
+ * BENCH_CPU_PROF=1: every node profiles itself (cpu-profile.mjs) into this directory; the
+ * nodes are then stopped with SIGTERM at the end (a killed process writes no profile).
+ */
+const CPU_PROF_DIR = process.env.BENCH_CPU_PROF ? mkdtempSync(join(tmpdir(), "raft-bench-prof-")) : undefined
+const cpuProfile = fileURLToPath(new URL("../../cli/bench/cpu-profile.mjs", import.meta.url))
+const NODE_OPTIONS = [CPU_PROF_DIR === undefined ? "" : `--import=${cpuProfile}`, EXTRA_ENV.NODE_OPTIONS ?? ""]
+  .join(" ").trim()
 
 const dataRoot = mkdtempSync(join(tmpdir(), "raft-bench-"))
 const pauseDir = await Pauses.setup("raft-bench")
-const pauseEnv = pauseDir === undefined ? {} : Pauses.env(pauseDir, EXTRA_ENV.NODE_OPTIONS)
+const nodeEnv: Record<string, string> = {
+  ...(NODE_OPTIONS === "" ? {} : { NODE_OPTIONS }),
+  ...(CPU_PROF_DIR === undefined ? {} : { BENCH_CPU_PROF_DIR: CPU_PROF_DIR }),
+  ...(pauseDir === undefined ? {} : Pauses.env(pauseDir, NODE_OPTIONS))
+}
 const scope = Effect.runSync(Scope.make())
 const run = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>) => Effect.runPromise(Scope.extend(effect, scope))
 const specs: Array<NodeSpec> = []
@@ -65,6 +79,11 @@ const order = (): OrderRecord.OrderRecord => {
   }
 }
 
+const clientCpuSeconds = () => {
+  const { system, user } = process.cpuUsage()
+  return (system + user) / 1e6
+}
+
 const percentile = (sorted: ReadonlyArray<number>, p: number) =>
   sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!
 const median = (xs: ReadonlyArray<number>) => percentile([...xs].sort((a, b) => a - b), 0.5)
@@ -74,7 +93,7 @@ const healthy = (ids: ReadonlyArray<string>) =>
   eventually("cluster healthy", () => agreedLeader(ids.map((id) => nodes.get(id)!), 3), 120_000, 100)
 
 const launch = (spec: NodeSpec, env: Record<string, string> = {}) => {
-  const node = start(spec, { LOG_LEVEL: "warn", ...EXTRA_ENV, ...pauseEnv, ...env })
+  const node = start(spec, { LOG_LEVEL: "warn", ...EXTRA_ENV, ...nodeEnv, ...env })
   nodes.set(spec.id, node)
   return node
 }
@@ -159,10 +178,12 @@ const main = Effect.gen(function*() {
   // the open loop's own warm-up at the same rate (its call pattern and the heap after the
   // closed loops differ from what was warmed so far); only the second run is measured
   yield* openLoop(client, half, BATCH, 2)
+  const halfPids = [...nodes.values()].map((n) => [n.spec.id, n.process.pid!] as const)
+  const cpuBefore = [...halfPids.map(([, pid]) => Procfs.cpuSeconds(pid) ?? NaN), clientCpuSeconds()]
   const halfFrom = Date.now()
   const latencies = yield* openLoop(client, half, BATCH, SECONDS)
   const halfTo = Date.now()
-  const halfPids = [...nodes.values()].map((n) => [n.spec.id, n.process.pid!] as const)
+  const cpuAfter = [...halfPids.map(([, pid]) => Procfs.cpuSeconds(pid) ?? NaN), clientCpuSeconds()]
   const halfLeader = yield* Effect.promise(() => healthy(["b1", "b2", "b3"]))
   // the order-executor's pattern at bench:pipeline's latency phase: 1,000 orders/s in calls
   // of about 10 (three partitions' batches): the registry's share of that phase's latency
@@ -214,6 +235,15 @@ const main = Effect.gen(function*() {
   console.log(`${"measure".padEnd(width)}  ${"result".padStart(18)}  target`)
   for (const [name, value, target] of rows) console.log(`${name.padEnd(width)}  ${value.padStart(18)}  ${target}`)
   console.log(`\nfailover trials (ms): ${failovers.map((f) => f.toFixed(0)).join(", ")}`)
+  const share = (i: number) => `${(((cpuAfter[i]! - cpuBefore[i]!) / ((halfTo - halfFrom) / 1000)) * 100).toFixed(0)} %`
+  console.log(
+    `CPU during the half-of-peak phase (% of one core): ${
+      halfPids.map(([id], i) => `${id}${id === halfLeader ? " (leader)" : ""} ${share(i)}`).join(", ")
+    }, bench client ${share(halfPids.length)}`
+  )
+  if (CPU_PROF_DIR !== undefined) {
+    console.log(`node pids during the half-of-peak phase: ${halfPids.map(([id, pid]) => `${id} ${pid}`).join(", ")}`)
+  }
   if (pauseDir !== undefined) {
     Pauses.print(
       `pauses during the half-of-peak phase (${((halfTo - halfFrom) / 1000).toFixed(1)} s)`,
@@ -235,7 +265,8 @@ Effect.runPromise(Scope.extend(main, scope)).then(
     process.exitCode = 1
   }
 ).finally(async () => {
-  await Promise.all([...nodes.values()].map((n) => stop(n, "SIGKILL")))
+  await Promise.all([...nodes.values()].map((n) => stop(n, CPU_PROF_DIR === undefined ? "SIGKILL" : "SIGTERM")))
+  if (CPU_PROF_DIR !== undefined) console.log(`\nCPU profiles of the nodes (pid.cpuprofile): ${CPU_PROF_DIR}`)
   await Effect.runPromise(Scope.close(scope, Exit.void))
   rmSync(dataRoot, { recursive: true, force: true })
 })

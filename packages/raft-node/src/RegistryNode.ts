@@ -218,6 +218,7 @@ const make = Effect.gen(function*() {
       ),
       Effect.ensuring(inFlight.release(1)),
       Effect.withSpan("registry.propose", {
+        captureStackTrace: false,
         attributes: {
           "orders.count": chunk.reduce((n, p) =>
             n + p.count, 0)
@@ -263,7 +264,9 @@ const make = Effect.gen(function*() {
       const done = yield* Deferred.make<Uint8Array, WriteError>()
       yield* Queue.offer(pending, { request, count, done })
       return yield* Deferred.await(done)
-    }).pipe(Effect.withSpan("registry.record", { attributes: { "orders.count": count } }))
+    }).pipe(
+      Effect.withSpan("registry.record", { captureStackTrace: false, attributes: { "orders.count": count } })
+    )
 
   const record = (records: ReadonlyArray<OrderRecord.OrderRecord>) =>
     Effect.map(

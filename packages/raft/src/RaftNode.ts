@@ -522,10 +522,12 @@ export const make = (
         request<Uint8Array, CommitError>((done) => ({ _tag: "Propose", command, done })).pipe(
           // Only membership changes are rejected with MembershipRejected.
           Effect.catchTag("MembershipRejected", Effect.die),
-          Effect.withSpan("raft.propose")
+          Effect.withSpan("raft.propose", { captureStackTrace: false })
         ),
       read: (query) =>
-        request<Uint8Array, ReadError>((done) => ({ _tag: "Read", query, done })).pipe(Effect.withSpan("raft.read")),
+        request<Uint8Array, ReadError>((done) => ({ _tag: "Read", query, done })).pipe(
+          Effect.withSpan("raft.read", { captureStackTrace: false })
+        ),
       addServer,
       removeServer: (node) =>
         Effect.asVoid(change({ _tag: "Remove", node })).pipe(

@@ -25,11 +25,20 @@ export interface BridgeRuntime {
   readonly closing: Deferred.Deferred<void>
 }
 
-const handled = Metric.counter("grpc_server_handled_total", {
-  description: "gRPC calls completed by the server, by method and status code",
-  incremental: true
-})
-const handling = Metrics.latency("grpc_server_handling_seconds", "gRPC server call latency, by method")
+// built once per method (and code): a per-call Metric.tagged would build a new metric key each time
+const handled = Metrics.family((method, code) =>
+  Metrics.counter(
+    "grpc_server_handled_total",
+    "gRPC calls completed by the server, by method and status code",
+    [["method", method], ["code", code]]
+  )
+)
+const handling = Metrics.family((method) =>
+  Metrics.latency("grpc_server_handling_seconds", "gRPC server call latency, by method", undefined, [[
+    "method",
+    method
+  ]])
+)
 
 const toMetadata = (values: Readonly<Record<string, string>> | undefined) => {
   const metadata = new grpc.Metadata()
@@ -65,15 +74,17 @@ const instrument = <A>(
       const code = GrpcStatus.codeName(codeOf(exit))
       return Effect.all([
         Effect.annotateCurrentSpan("rpc.grpc.status_code", code),
-        Metric.update(handled.pipe(Metric.tagged("method", method), Metric.tagged("code", code)), 1),
+        Metric.update(handled(method, code), 1),
         Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause) && Option.isNone(Cause.failureOption(exit.cause))
           ? Effect.logError("gRPC handler defect", exit.cause).pipe(Effect.annotateLogs({ method }))
           : Effect.void
       ], { discard: true })
     }),
-    Metrics.time(handling.pipe(Metric.tagged("method", method))),
+    Metrics.time(handling(method)),
     Effect.withSpan(`grpc.server ${method}`, {
       kind: "server",
+      // the stack here is the bridge's own, the same for every call: not worth an Error per call
+      captureStackTrace: false,
       attributes: { "rpc.system": "grpc", "rpc.method": method }
     }),
     Traceparent.withRemoteParent(metadata.get(Traceparent.headerName)[0]?.toString())
