@@ -15,9 +15,11 @@
  * Closing the scope interrupts them all and fails requests still waiting with `NodeStopped`.
  */
 import * as Bytes from "@trading/domain/Bytes"
+import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Queue from "effect/Queue"
 import * as Random from "effect/Random"
 import * as Ref from "effect/Ref"
@@ -47,7 +49,7 @@ import {
   type StorageError,
   TransferFailed
 } from "./Errors.js"
-import { isPersist } from "./internal/MemoryLogStore.js"
+import { isPersist, type PersistOutput } from "./internal/MemoryLogStore.js"
 import type { StateMachine } from "./StateMachine.js"
 import { Storage } from "./Storage.js"
 import { Transport } from "./Transport.js"
@@ -121,14 +123,18 @@ type Waiting =
   | { readonly _tag: "Proposals"; readonly items: ReadonlyArray<Commit> }
   | Exclude<Request, { _tag: "Input" | "Propose" }>
 
-const failWaiting = (w: Waiting, error: NotLeader | NodeStopped): Effect.Effect<unknown> => {
+/** Fails what `w` waits for, at once (called on the actor's fiber or in the finalizer). */
+const failWaiting = (w: Waiting, error: NotLeader | NodeStopped): void => {
+  const failed = Exit.fail(error)
   switch (w._tag) {
     case "Proposals":
-      return Effect.forEach(w.items, (d) => Deferred.fail(d, error))
+      for (const d of w.items) Deferred.unsafeDone(d, failed)
+      return
     case "Read":
     case "Change":
     case "Transfer":
-      return Deferred.fail(w.done as Deferred.Deferred<unknown, NotLeader | NodeStopped>, error)
+      Deferred.unsafeDone(w.done as Deferred.Deferred<unknown, NotLeader | NodeStopped>, failed)
+      return
   }
 }
 
@@ -203,12 +209,12 @@ export const make = (
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
         const stopped = new NodeStopped({ id })
-        for (const w of waiting.values()) yield* failWaiting(w, stopped)
+        for (const w of waiting.values()) failWaiting(w, stopped)
         for (const a of awaiting.values()) yield* Deferred.fail(a.done, stopped)
         for (const r of reads) yield* Deferred.fail(r.done, stopped)
         for (const req of yield* Queue.takeAll(mailbox)) {
           if (req._tag === "Propose") yield* Deferred.fail(req.done, stopped)
-          else if (req._tag !== "Input") yield* failWaiting(req, stopped)
+          else if (req._tag !== "Input") failWaiting(req, stopped)
         }
       })
     )
@@ -226,65 +232,84 @@ export const make = (
       )
     }
     const sendIfAny = (m: Message | null) => m === null ? Effect.void : transport.send(m)
+    const sendOne = (m: Message) => Effect.flatMap(withSnapshotData(m), sendIfAny)
+    /** Sends what the peer's queue holds, in order: a wake-up per burst, not per message. */
+    const sendAll = (messages: Chunk.Chunk<Message>) =>
+      messages.length === 1 ? sendOne(Chunk.unsafeHead(messages)) : Effect.forEach(messages, sendOne, { discard: true })
 
-    const peerQueue = (peer: NodeId) =>
+    /** A peer's first message: its queue and sender fiber are created, then the message queued. */
+    const firstSend = (m: Message) =>
       Effect.gen(function*() {
-        const known = outbound.get(peer)
-        if (known !== undefined) return known
-        const q = yield* Queue.unbounded<Message>()
-        outbound.set(peer, q)
-        yield* Effect.forkIn(
-          Effect.forever(Effect.flatMap(Queue.take(q), (m) => Effect.flatMap(withSnapshotData(m), sendIfAny))),
-          scope
-        )
-        return q
+        let q = outbound.get(m.to)
+        if (q === undefined) {
+          q = yield* Queue.unbounded<Message>()
+          outbound.set(m.to, q)
+          yield* Effect.forkIn(Effect.forever(Effect.flatMap(Queue.takeBetween(q, 1, 256), sendAll)), scope)
+        }
+        q.unsafeOffer(m)
       })
 
     // --- the actor ---------------------------------------------------------------------------
-    const perform = (o: Output) =>
-      Effect.gen(function*() {
-        switch (o._tag) {
-          case "Send":
-            return yield* Queue.offer(yield* peerQueue(o.message.to), o.message)
-          case "Apply":
-          case "Restore":
-            return yield* Queue.offer(applyQueue, o)
-          case "Accepted": {
-            const w = waiting.get(o.reqId)
-            waiting.delete(o.reqId)
-            if (w === undefined) return
-            if (w._tag === "Proposals") {
-              for (let i = 0; i < w.items.length; i++) {
-                yield* Queue.offer(applyQueue, { _tag: "Await", index: o.index + i, term: o.term, done: w.items[i]! })
-              }
-            } else if (w._tag === "Change") {
-              yield* Queue.offer(applyQueue, { _tag: "Await", index: o.index, term: o.term, done: w.done })
-            } else if (w._tag === "Transfer") yield* Deferred.succeed(w.done, undefined)
-            return
-          }
-          case "Rejected": {
-            const w = waiting.get(o.reqId)
-            waiting.delete(o.reqId)
-            if (w === undefined) return
-            if (w._tag === "Change" && o.reason !== "not-leader") {
-              yield* Deferred.fail(w.done, new MembershipRejected({ node: w.change.node, reason: o.reason }))
-            } else if (w._tag === "Transfer" && o.reason !== "not-leader") {
-              yield* Deferred.fail(w.done, new TransferFailed({ to: w.to, reason: o.reason }))
-            } else yield* failWaiting(w, new NotLeader({ leader: o.leader }))
-            return
-          }
-          case "ReadReady": {
-            const w = waiting.get(o.reqId)
-            waiting.delete(o.reqId)
-            if (w?._tag === "Read") {
-              yield* Queue.offer(applyQueue, { _tag: "Read", index: o.index, query: w.query, done: w.done })
-            }
-            return
-          }
-          default:
-            return
+    // Outputs are acted on synchronously: queueing for the senders and the apply fiber and
+    // completing requests need no effect of their own (unbounded queues, deferreds), which
+    // keeps the actor's cost per message low. Only a peer's first message needs an effect.
+    const succeed = Exit.succeed(undefined)
+    const perform = (o: Output): Effect.Effect<void> | undefined => {
+      switch (o._tag) {
+        case "Send": {
+          const q = outbound.get(o.message.to)
+          if (q === undefined) return firstSend(o.message)
+          q.unsafeOffer(o.message)
+          return
         }
-      })
+        case "Apply":
+        case "Restore":
+          applyQueue.unsafeOffer(o)
+          return
+        case "Accepted": {
+          const w = waiting.get(o.reqId)
+          waiting.delete(o.reqId)
+          if (w === undefined) return
+          if (w._tag === "Proposals") {
+            for (let i = 0; i < w.items.length; i++) {
+              applyQueue.unsafeOffer({ _tag: "Await", index: o.index + i, term: o.term, done: w.items[i]! })
+            }
+          } else if (w._tag === "Change") {
+            applyQueue.unsafeOffer({ _tag: "Await", index: o.index, term: o.term, done: w.done })
+          } else if (w._tag === "Transfer") Deferred.unsafeDone(w.done, succeed)
+          return
+        }
+        case "Rejected": {
+          const w = waiting.get(o.reqId)
+          waiting.delete(o.reqId)
+          if (w === undefined) return
+          if (w._tag === "Change" && o.reason !== "not-leader") {
+            Deferred.unsafeDone(w.done, Exit.fail(new MembershipRejected({ node: w.change.node, reason: o.reason })))
+          } else if (w._tag === "Transfer" && o.reason !== "not-leader") {
+            Deferred.unsafeDone(w.done, Exit.fail(new TransferFailed({ to: w.to, reason: o.reason })))
+          } else failWaiting(w, new NotLeader({ leader: o.leader }))
+          return
+        }
+        case "ReadReady": {
+          const w = waiting.get(o.reqId)
+          waiting.delete(o.reqId)
+          if (w?._tag === "Read") applyQueue.unsafeOffer({ _tag: "Read", index: o.index, query: w.query, done: w.done })
+          return
+        }
+        default:
+          return
+      }
+    }
+
+    /** Performs `outputs` in order; the effects of first sends to new peers run afterwards, in order. */
+    const performAll = (outputs: ReadonlyArray<Output>): Effect.Effect<void> => {
+      let later: Array<Effect.Effect<void>> | undefined
+      for (const o of outputs) {
+        const effect = perform(o)
+        if (effect !== undefined) (later ??= []).push(effect)
+      }
+      return later === undefined ? Effect.void : Effect.forEach(later, (e) => e, { discard: true })
+    }
 
     // Group commit: every request taken from the mailbox in one turn is stepped through the
     // core at once; their persists are written as they come and made durable by ONE sync at
@@ -294,18 +319,23 @@ export const make = (
     let unsynced = false
     let held: Array<Output> = []
 
-    const runStep = (input: Input) =>
-      Effect.gen(function*() {
-        const result = Core.step(state, input)
-        state = result.state
-        for (const o of result.outputs) {
-          if (isPersist(o)) {
-            yield* storage.write([o])
-            unsynced = true
-          } else if (unsynced && !Core.isEarlySend(o)) held.push(o)
-          else yield* perform(o)
-        }
-      })
+    const runStep = (input: Input): Effect.Effect<void, StorageError> => {
+      const result = Core.step(state, input)
+      state = result.state
+      let persists: Array<PersistOutput> | undefined
+      let now: Array<Output> | undefined
+      for (const o of result.outputs) {
+        if (isPersist(o)) {
+          ;(persists ??= []).push(o)
+          unsynced = true
+        } else if (unsynced && !Core.isEarlySend(o)) held.push(o)
+        else (now ??= []).push(o)
+      }
+      // What may go out now is only queued here (the senders run once the actor yields), so
+      // queueing it before this step's writes changes nothing anyone can observe.
+      const performed = now === undefined ? Effect.void : performAll(now)
+      return persists === undefined ? performed : Effect.zipRight(performed, storage.write(persists))
+    }
 
     /**
      * End of a turn: one sync for everything written, then the outputs that waited on it, then
@@ -317,7 +347,7 @@ export const make = (
         unsynced = false
         const ready = held
         held = []
-        for (const o of ready) yield* perform(o)
+        yield* performAll(ready)
         yield* runStep({ _tag: "Synced" })
       }
       yield* Ref.set(status, statusOf(state))
@@ -385,99 +415,119 @@ export const make = (
       reads = reads.filter((r) => r.index > applied)
       for (const r of ready) yield* Deferred.succeed(r.done, yield* stateMachine.query(r.query))
     })
-    const applier = Effect.forever(Effect.gen(function*() {
-      const item = yield* Queue.take(applyQueue)
-      switch (item._tag) {
-        case "Await":
-          awaiting.set(item.index, { term: item.term, done: item.done })
-          return
-        case "Apply":
-          for (const e of item.entries) {
-            const result = e.kind === "command" ? yield* stateMachine.apply(e.data, e.index) : empty
-            bytesSinceSnapshot += e.data.length
-            if (e.kind === "config") appliedMembership = decodeMembership(e.data)
-            applied = e.index
-            appliedTerm = e.term
-            const w = awaiting.get(e.index)
-            if (w !== undefined) {
-              awaiting.delete(e.index)
-              if (w.term === e.term) yield* Deferred.succeed(w.done, result)
-              else yield* Deferred.fail(w.done, new ProposalDropped({ index: e.index }))
+    const applyItem = (item: ApplyItem) =>
+      Effect.gen(function*() {
+        switch (item._tag) {
+          case "Await":
+            awaiting.set(item.index, { term: item.term, done: item.done })
+            return
+          case "Apply":
+            for (const e of item.entries) {
+              const result = e.kind === "command" ? yield* stateMachine.apply(e.data, e.index) : empty
+              bytesSinceSnapshot += e.data.length
+              if (e.kind === "config") appliedMembership = decodeMembership(e.data)
+              applied = e.index
+              appliedTerm = e.term
+              const w = awaiting.get(e.index)
+              if (w !== undefined) {
+                awaiting.delete(e.index)
+                Deferred.unsafeDone(
+                  w.done,
+                  w.term === e.term ? Exit.succeed(result) : Exit.fail(new ProposalDropped({ index: e.index }))
+                )
+              }
             }
-          }
-          yield* serveReads
-          if (
-            (applied - snapshotAt >= snapshotEvery * stretched || bytesSinceSnapshot >= snapshotBytes * stretched) &&
-            !snapshotting
-          ) {
-            // Capture here, serialize on a fiber of its own: a large state takes long to
-            // encode, and applying (which answers proposals) must not wait for it. The core
-            // ignores the compaction if a newer snapshot was installed meanwhile.
-            // The snapshot is also written to storage from that fiber, so the actor's
-            // compaction finds it durable already and the actor never waits for a write of
-            // the whole state.
-            const serialize = yield* stateMachine.snapshot
-            const at = { index: applied, term: appliedTerm, membership: appliedMembership }
+            yield* serveReads
+            if (
+              (applied - snapshotAt >= snapshotEvery * stretched || bytesSinceSnapshot >= snapshotBytes * stretched) &&
+              !snapshotting
+            ) {
+              // Capture here, serialize on a fiber of its own: a large state takes long to
+              // encode, and applying (which answers proposals) must not wait for it. The core
+              // ignores the compaction if a newer snapshot was installed meanwhile.
+              // The snapshot is also written to storage from that fiber, so the actor's
+              // compaction finds it durable already and the actor never waits for a write of
+              // the whole state.
+              const serialize = yield* stateMachine.snapshot
+              const at = { index: applied, term: appliedTerm, membership: appliedMembership }
+              snapshotAt = applied
+              bytesSinceSnapshot = 0
+              stretched = yield* stretch
+              snapshotting = true
+              yield* Effect.forkIn(
+                Effect.gen(function*() {
+                  const parts = yield* serialize
+                  // what the log keeps: the data, or the storage's stand-in for it (Storage.snapshotData)
+                  const kept = yield* storage.saveSnapshot({ ...at, parts }).pipe(
+                    // the compaction then writes it itself, and fails the node if the disk is gone
+                    Effect.catchAll((e) =>
+                      Effect.as(
+                        Effect.logWarning("saving a snapshot ahead of compaction failed", e),
+                        Bytes.concat(parts)
+                      )
+                    )
+                  )
+                  yield* Queue.offer(mailbox, {
+                    _tag: "Input",
+                    input: { _tag: "Compact", index: at.index, data: kept }
+                  })
+                }).pipe(Effect.ensuring(Effect.sync(() => snapshotting = false))),
+                scope
+              )
+            }
+            return
+          case "Restore":
+            yield* stateMachine.restore(item.snapshot.data)
+            applied = item.snapshot.index
+            appliedTerm = item.snapshot.term
+            appliedMembership = item.snapshot.membership
             snapshotAt = applied
             bytesSinceSnapshot = 0
-            stretched = yield* stretch
-            snapshotting = true
-            yield* Effect.forkIn(
-              Effect.gen(function*() {
-                const parts = yield* serialize
-                // what the log keeps: the data, or the storage's stand-in for it (Storage.snapshotData)
-                const kept = yield* storage.saveSnapshot({ ...at, parts }).pipe(
-                  // the compaction then writes it itself, and fails the node if the disk is gone
-                  Effect.catchAll((e) =>
-                    Effect.as(Effect.logWarning("saving a snapshot ahead of compaction failed", e), Bytes.concat(parts))
-                  )
-                )
-                yield* Queue.offer(mailbox, { _tag: "Input", input: { _tag: "Compact", index: at.index, data: kept } })
-              }).pipe(Effect.ensuring(Effect.sync(() => snapshotting = false))),
-              scope
-            )
-          }
-          return
-        case "Restore":
-          yield* stateMachine.restore(item.snapshot.data)
-          applied = item.snapshot.index
-          appliedTerm = item.snapshot.term
-          appliedMembership = item.snapshot.membership
-          snapshotAt = applied
-          bytesSinceSnapshot = 0
-          for (const [index, w] of awaiting) {
-            if (index <= applied) {
-              awaiting.delete(index)
-              yield* Deferred.fail(w.done, new OutcomeUnknown({ index }))
+            for (const [index, w] of awaiting) {
+              if (index <= applied) {
+                awaiting.delete(index)
+                yield* Deferred.fail(w.done, new OutcomeUnknown({ index }))
+              }
             }
-          }
-          return yield* serveReads
-        case "Read":
-          reads.push({ index: item.index, query: item.query, done: item.done })
-          return yield* serveReads
-      }
-    }))
+            return yield* serveReads
+          case "Read":
+            reads.push({ index: item.index, query: item.query, done: item.done })
+            return yield* serveReads
+        }
+      })
+    // everything queued since the last wake-up, in order
+    const applier = Effect.forever(
+      Effect.flatMap(
+        Queue.takeBetween(applyQueue, 1, 1024),
+        (items) =>
+          items.length === 1 ? applyItem(Chunk.unsafeHead(items)) : Effect.forEach(items, applyItem, { discard: true })
+      )
+    )
 
     const inbox = yield* transport.inbox(id)
     yield* Effect.forkScoped(actor)
     yield* Effect.forkScoped(applier)
     yield* Effect.forkScoped(
-      Effect.forever(Effect.flatMap(Queue.take(inbox), (message) =>
-        Queue.offer(mailbox, { _tag: "Input", input: { _tag: "Receive", message } })))
+      Effect.forever(Effect.flatMap(Queue.takeBetween(inbox, 1, 256), (messages) =>
+        Queue.offerAll(
+          mailbox,
+          Chunk.map(messages, (message): Request => ({ _tag: "Input", input: { _tag: "Receive", message } }))
+        )))
     )
     yield* Effect.forkScoped(
       Effect.forever(
         Effect.zipRight(
           Effect.sleep(tick),
-          Effect.flatMap(jitter, (j) =>
-            Queue.offer(mailbox, { _tag: "Input", input: { _tag: "Tick", jitter: j } }))
+          Effect.flatMap(jitter, (j) => Queue.offer(mailbox, { _tag: "Input", input: { _tag: "Tick", jitter: j } }))
         )
       )
     )
 
     const request = <A, E>(make: (done: Deferred.Deferred<A, E>) => Request) =>
-      Effect.flatMap(Deferred.make<A, E>(), (done) =>
-        Effect.zipRight(Queue.offer(mailbox, make(done)), Deferred.await(done)))
+      Effect.flatMap(
+        Deferred.make<A, E>(),
+        (done) => Effect.zipRight(Queue.offer(mailbox, make(done)), Deferred.await(done))
+      )
 
     const change = (c: MembershipChange) =>
       request<Uint8Array, CommitError>((done) => ({ _tag: "Change", change: c, done }))
