@@ -1,6 +1,9 @@
 // Raft metrics for /metrics: the node's view (role, term, indexes, members) as gauges,
 // elections and leader changes as counters (observed by polling the node's status every
-// 20 ms: RaftNode publishes no events), and commit latency as a histogram.
+// 100 ms: RaftNode publishes no events), and commit latency as a histogram. Elections are
+// counted exactly (from the term's growth); a leader change undone within one poll is not.
+// Polling every 20 ms cost an idle node about 2 % of a core (idle cluster: 9/8/8 % of a core
+// per node at 20 ms, 7-8/6/6 % at 200 ms).
 import { Metrics } from "@trading/platform"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
@@ -48,6 +51,6 @@ export const monitor = (status: Effect.Effect<NodeStatus>) =>
         }
       }
       last = s
-      yield* Effect.sleep("20 millis")
+      yield* Effect.sleep("100 millis")
     }
   })
