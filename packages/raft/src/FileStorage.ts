@@ -29,16 +29,32 @@ import { Storage, type StorageApi, type TakenSnapshot } from "./Storage.js"
 const kinds: ReadonlyArray<EntryKind> = ["command", "noop", "config"]
 const HEADER = 8
 
+/** Bytes of `e`'s record: header, then payload. */
+const recordLength = (e: Entry): number => HEADER + 17 + e.data.length
+
+/**
+ * Writes `e`'s record into `out` at `pos` (room for `recordLength(e)` bytes), every byte of
+ * it, and answers where it ends. A write encodes its records in place into the one buffer it
+ * hands to the file: encoding each into buffers of its own and joining them copied every
+ * entry three times.
+ */
+const writeRecord = (out: Buffer, pos: number, e: Entry): number => {
+  const payload = pos + HEADER
+  const end = payload + 17 + e.data.length
+  out.writeDoubleLE(e.index, payload)
+  out.writeDoubleLE(e.term, payload + 8)
+  out.writeUInt8(kinds.indexOf(e.kind), payload + 16)
+  out.set(e.data, payload + 17)
+  out.writeUInt32LE(end - payload, pos)
+  out.writeUInt32LE(crc32(out.subarray(payload, end)), pos + 4)
+  return end
+}
+
 export const encodeRecord = (e: Entry): Buffer => {
-  const payload = Buffer.alloc(17 + e.data.length)
-  payload.writeDoubleLE(e.index, 0)
-  payload.writeDoubleLE(e.term, 8)
-  payload.writeUInt8(kinds.indexOf(e.kind), 16)
-  payload.set(e.data, 17)
-  const header = Buffer.alloc(HEADER)
-  header.writeUInt32LE(payload.length, 0)
-  header.writeUInt32LE(crc32(payload), 4)
-  return Buffer.concat([header, payload])
+  // unsafe is fine: writeRecord writes every byte
+  const record = Buffer.allocUnsafe(recordLength(e))
+  writeRecord(record, 0, e)
+  return record
 }
 
 interface Scanned {
@@ -307,16 +323,19 @@ export const make = (dir: string): Effect.Effect<StorageApi, StorageError, Scope
     const appendEntries = (from: number, entries: ReadonlyArray<Entry>) => {
       truncateFrom(from)
       if (offsets.length === 0) firstIndex = from
-      const buffers: Array<Buffer> = []
+      if (entries.length === 0) return
+      let size = 0
+      for (const e of entries) size += recordLength(e)
+      // unsafe is fine: the records fill it to its end
+      const records = Buffer.allocUnsafe(size)
+      const start = length
+      let pos = 0
       for (const e of entries) {
-        const rec = encodeRecord(e)
-        offsets.push(length)
-        length += rec.length
-        buffers.push(rec)
+        offsets.push(start + pos)
+        pos = writeRecord(records, pos, e)
       }
-      if (buffers.length > 0) {
-        fs.writeSync(fd, Buffer.concat(buffers), 0, undefined, offsets[offsets.length - buffers.length])
-      }
+      length = start + size
+      fs.writeSync(fd, records, 0, size, start)
     }
 
     const compactLog = (snapshot: Snapshot) => {
