@@ -39,6 +39,33 @@ describe("Metrics", () => {
       )
     }))
 
+  it.effect("reports the process's memory at each scrape", () =>
+    Effect.gen(function*() {
+      const text = yield* Metrics.prometheusText
+      const value = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, "m").exec(text)?.[1])
+      // the same process answers: its RSS cannot be smaller than the heap it uses
+      expect(value("process_resident_memory_bytes")).toBeGreaterThan(value("nodejs_heap_used_bytes"))
+      expect(value("nodejs_heap_total_bytes")).toBeGreaterThanOrEqual(value("nodejs_heap_used_bytes"))
+      expect(value("nodejs_external_memory_bytes")).toBeGreaterThanOrEqual(value("nodejs_array_buffers_bytes"))
+    }))
+
+  it.effect("family builds one metric per label set, with the labels in its key", () =>
+    Effect.gen(function*() {
+      let built = 0
+      const calls = Metrics.family((method, code) => {
+        built++
+        return Metrics.counter("test_family_calls_total", "calls", [["method", method], ["code", code]])
+      })
+      yield* Metric.update(calls("/a", "OK"), 1)
+      yield* Metric.update(calls("/a", "OK"), 1)
+      yield* Metric.update(calls("/a", "UNAVAILABLE"), 1)
+      expect(calls("/a", "OK")).toBe(calls("/a", "OK"))
+      expect(built).toBe(2)
+      const text = yield* Metrics.prometheusText
+      expect(text).toContain("test_family_calls_total{method=\"/a\",code=\"OK\"} 2\n")
+      expect(text).toContain("test_family_calls_total{method=\"/a\",code=\"UNAVAILABLE\"} 1\n")
+    }))
+
   it.effect("time records the duration of an effect, also when it fails", () =>
     Effect.gen(function*() {
       const latency = Metrics.latency("test_time_seconds", undefined, [1, 5])

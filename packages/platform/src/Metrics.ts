@@ -168,5 +168,33 @@ export const renderPrometheus = (pairs: ReadonlyArray<MetricPair.MetricPair.Unty
   return out.length === 0 ? "" : `${out.join("\n")}\n`
 }
 
-/** The current snapshot of every metric, as Prometheus text. */
-export const prometheusText: Effect.Effect<string> = Effect.map(Metric.snapshot, renderPrometheus)
+// The process's memory, read at each scrape: where a service's RSS goes (V8 heap, buffers
+// outside it) is the first question when it grows.
+const residentMemory = Metric.gauge("process_resident_memory_bytes", {
+  description: "Resident set size of the process"
+})
+const heapUsed = Metric.gauge("nodejs_heap_used_bytes", { description: "V8 heap in use" })
+const heapTotal = Metric.gauge("nodejs_heap_total_bytes", { description: "V8 heap reserved" })
+const externalMemory = Metric.gauge("nodejs_external_memory_bytes", {
+  description: "Memory of C++ objects bound to JavaScript objects, array buffers included"
+})
+const arrayBuffers = Metric.gauge("nodejs_array_buffers_bytes", {
+  description: "Memory of ArrayBuffers and Buffers (part of the external memory)"
+})
+
+const processMemory = Effect.suspend(() => {
+  const m = process.memoryUsage()
+  return Effect.all([
+    Metric.set(residentMemory, m.rss),
+    Metric.set(heapUsed, m.heapUsed),
+    Metric.set(heapTotal, m.heapTotal),
+    Metric.set(externalMemory, m.external),
+    Metric.set(arrayBuffers, m.arrayBuffers)
+  ], { discard: true })
+})
+
+/** The current snapshot of every metric, the process's memory included, as Prometheus text. */
+export const prometheusText: Effect.Effect<string> = Effect.zipRight(
+  processMemory,
+  Effect.map(Metric.snapshot, renderPrometheus)
+)
