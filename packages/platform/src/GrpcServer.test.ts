@@ -186,6 +186,24 @@ it.scopedLive("client streaming hands the handler every request message", () =>
     expect(reply).toEqual({ accepted: 3 })
   }))
 
+it.scopedLive("a client-streaming call gets the server's headers before the client ends its stream", () =>
+  Effect.gen(function*() {
+    const { port } = yield* start(yield* makeProbe)
+    const client = yield* Effect.acquireRelease(
+      Effect.sync(() => new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure())),
+      (c) => Effect.sync(() => c.close())
+    )
+    const m = MarketIngestorServiceService.ingestTicks
+    const headers = yield* Effect.async<grpc.Metadata>((resume) => {
+      const call = client.makeClientStreamRequest(m.path, m.requestSerialize, m.responseDeserialize, () => {})
+      call.on("error", () => {})
+      call.on("metadata", (received) => resume(Effect.succeed(received)))
+      call.write({ tick: tick() })
+      return Effect.sync(() => call.cancel())
+    }).pipe(Effect.timeout("5 seconds"))
+    expect(headers).toBeInstanceOf(grpc.Metadata)
+  }))
+
 it.scopedLive("a failing request stream cancels a client-streaming call with the stream's error", () =>
   Effect.gen(function*() {
     const { client } = yield* start(yield* makeProbe)

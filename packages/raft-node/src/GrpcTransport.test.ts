@@ -1,7 +1,9 @@
 // The gRPC transport as a drop-in for the in-memory network: real gRPC streams on
 // loopback carry a three-node RaftNode cluster (in-memory storage) to a leader and a
-// commit; a peer with another cluster secret is refused.
+// commit; a peer with another cluster secret is refused; a stream gets its headers at once.
 import { describe, expect, it } from "@effect/vitest"
+import * as grpc from "@grpc/grpc-js"
+import { RaftTransportServiceService } from "@trading/proto/gen/raft/v1/raft"
 import { MemoryStorage, type Message, RaftNode, type StateMachine, Transport } from "@trading/raft"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -106,4 +108,38 @@ describe("GrpcTransport", () => {
       expect((yield* Queue.take(inbox)).from).toBe("b")
       expect(yield* Queue.size(inbox)).toBe(0)
     })), 20_000)
+
+  // A grpc-js client keeps every message of a stream (for a transparent retry) until the
+  // server's headers commit the call; without them a long-lived stream of small messages
+  // pinned tens of MB on every follower.
+  it.live(
+    "answers a peer's stream with its headers at once, before any message",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const all = yield* peers(["a", "b"])
+        yield* transportFor(all[0]!, all, "s")
+        const client = yield* Effect.acquireRelease(
+          Effect.sync(() => new grpc.Client(all[0]!.raftAddr, grpc.credentials.createInsecure())),
+          (c) => Effect.sync(() => c.close())
+        )
+        const metadata = new grpc.Metadata()
+        metadata.set(GrpcTransport.TOKEN_KEY, GrpcTransport.clusterToken(Redacted.make("s")))
+        const m = RaftTransportServiceService.stream
+        const headers = yield* Effect.async<grpc.Metadata>((resume) => {
+          const call = client.makeClientStreamRequest(
+            m.path,
+            m.requestSerialize,
+            m.responseDeserialize,
+            metadata,
+            {},
+            () => {}
+          )
+          call.on("error", () => {})
+          call.on("metadata", (received) => resume(Effect.succeed(received)))
+          return Effect.sync(() => call.cancel())
+        }).pipe(Effect.timeout("5 seconds"))
+        expect(headers).toBeInstanceOf(grpc.Metadata)
+      })),
+    20_000
+  )
 })

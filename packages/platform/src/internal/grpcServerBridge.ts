@@ -142,6 +142,10 @@ const handlerFor = (method: string, handler: AnyHandler, runtime: BridgeRuntime)
       }
     case "ClientStream":
       return (call: grpc.ServerReadableStream<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+        // Headers at once, not with the reply: a grpc-js client keeps every message it wrote
+        // (for a transparent retry) until the server's headers commit the call, up to 256
+        // KiB of them per stream, each pinning the pool slab its bytes were cut from.
+        call.sendMetadata(new grpc.Metadata())
         const requests = fromReadable<never, GrpcStatus.GrpcStatusError>(
           call,
           (cause) => GrpcStatus.cancelled(`request stream failed: ${cause.message}`)
