@@ -2,8 +2,8 @@
 // elections and leader changes as counters (observed by polling the node's status every
 // 100 ms: RaftNode publishes no events), and commit latency as a histogram. Elections are
 // counted exactly (from the term's growth); a leader change undone within one poll is not.
-// Polling every 20 ms cost an idle node about 2 % of a core (idle cluster: 9/8/8 % of a core
-// per node at 20 ms, 7-8/6/6 % at 200 ms).
+// Polling every 20 ms cost an idle node 2-3 % of a core (an idle three-node cluster: 9/8/8 %
+// of a core per node at 20 ms, 6-7/5/5 % at 100 ms).
 import { Metrics } from "@trading/platform"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
