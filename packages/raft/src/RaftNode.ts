@@ -234,8 +234,7 @@ export const make = (
     const sendIfAny = (m: Message | null) => m === null ? Effect.void : transport.send(m)
     const sendOne = (m: Message) => Effect.flatMap(withSnapshotData(m), sendIfAny)
     /** Sends what the peer's queue holds, in order: a wake-up per burst, not per message. */
-    const sendAll = (messages: Chunk.Chunk<Message>) =>
-      messages.length === 1 ? sendOne(Chunk.unsafeHead(messages)) : Effect.forEach(messages, sendOne, { discard: true })
+    const sendAll = (messages: Chunk.Chunk<Message>) => Effect.forEach(messages, sendOne, { discard: true })
 
     /** A peer's first message: its queue and sender fiber are created, then the message queued. */
     const firstSend = (m: Message) =>
@@ -497,11 +496,8 @@ export const make = (
       })
     // everything queued since the last wake-up, in order
     const applier = Effect.forever(
-      Effect.flatMap(
-        Queue.takeBetween(applyQueue, 1, 1024),
-        (items) =>
-          items.length === 1 ? applyItem(Chunk.unsafeHead(items)) : Effect.forEach(items, applyItem, { discard: true })
-      )
+      Effect.flatMap(Queue.takeBetween(applyQueue, 1, 1024), (items) =>
+        Effect.forEach(items, applyItem, { discard: true }))
     )
 
     const inbox = yield* transport.inbox(id)
@@ -518,7 +514,8 @@ export const make = (
       Effect.forever(
         Effect.zipRight(
           Effect.sleep(tick),
-          Effect.flatMap(jitter, (j) => Queue.offer(mailbox, { _tag: "Input", input: { _tag: "Tick", jitter: j } }))
+          Effect.flatMap(jitter, (j) =>
+            Queue.offer(mailbox, { _tag: "Input", input: { _tag: "Tick", jitter: j } }))
         )
       )
     )
