@@ -86,11 +86,6 @@ const order = (): OrderRecord.OrderRecord => {
   }
 }
 
-const clientCpuSeconds = () => {
-  const { system, user } = process.cpuUsage()
-  return (system + user) / 1e6
-}
-
 const percentile = (sorted: ReadonlyArray<number>, p: number) =>
   sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!
 const median = (xs: ReadonlyArray<number>) => percentile([...xs].sort((a, b) => a - b), 0.5)
@@ -187,11 +182,13 @@ const main = Effect.gen(function*() {
   // closed loops differ from what was warmed so far); only the second run is measured
   yield* openLoop(client, half, BATCH, 2)
   const halfPids = [...nodes.values()].map((n) => [n.spec.id, n.process.pid!] as const)
-  const cpuBefore = [...halfPids.map(([, pid]) => Procfs.cpuSeconds(pid) ?? NaN), clientCpuSeconds()]
+  // the nodes', then this process's own (the bench client's) CPU time
+  const cpuNow = () => [...halfPids.map(([, pid]) => pid), process.pid].map((pid) => Procfs.cpuSeconds(pid) ?? NaN)
+  const cpuBefore = cpuNow()
   const halfFrom = Date.now()
   const latencies = yield* openLoop(client, half, BATCH, SECONDS)
   const halfTo = Date.now()
-  const cpuAfter = [...halfPids.map(([, pid]) => Procfs.cpuSeconds(pid) ?? NaN), clientCpuSeconds()]
+  const cpuAfter = cpuNow()
   const halfLeader = yield* Effect.promise(() => healthy(["b1", "b2", "b3"]))
   // the order-executor's pattern at bench:pipeline's latency phase: 1,000 orders/s in calls
   // of about 10 (three partitions' batches): the registry's share of that phase's latency
