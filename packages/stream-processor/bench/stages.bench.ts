@@ -23,6 +23,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import type * as KafkaJs from "../../bus/node_modules/kafkajs/types/index.js"
+import * as Procfs from "../../cli/bench/procfs.js"
 
 const kafkajs = createRequire(new URL("../../bus/package.json", import.meta.url))("kafkajs") as typeof KafkaJs
 
@@ -38,16 +39,9 @@ const PARTITIONS = 3
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-const cpuSeconds = (pid: number) => {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-  return (Number(fields[11]) + Number(fields[12])) / 100
-}
-
-const rssMb = (pid: number) => {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8")
-  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN) / 1024
-}
+// the services run for the whole bench: a missing /proc entry reads as NaN
+const cpuSeconds = (pid: number) => Procfs.cpuSeconds(pid) ?? NaN
+const rssMb = (pid: number) => Procfs.rss(pid)?.currentMb ?? NaN
 
 const counter = async (port: number, name: string) => {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
