@@ -20,6 +20,8 @@
 // Latency (tick generated -> event on the topic) is computed for the BENCH_LATENCY_RATE
 // phase from the records themselves (see latency.ts). RSS from /proc for every process.
 // BENCH_PAUSE_LOG=1: every process's GC pauses and event-loop stalls over that phase (pauses.ts).
+// BENCH_SAMPLES_FILE=<path>: that phase's samples are appended to it as CSV lines
+// `tickAt,toCommandMs,toEventMs` (one per order), to look at their spread over time.
 import { Partitioner } from "@trading/bus"
 import { envPairs, eventually, healthzOk, type ServiceName } from "@trading/platform/testing/ServiceProcess"
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
@@ -43,7 +45,7 @@ const LATENCY_RATE = Number(process.env.BENCH_LATENCY_RATE ?? 1000)
 const SYMBOL_COUNT = Number(process.env.BENCH_SYMBOLS ?? 12)
 /** Comma-separated service names (`stream-processor`, `order-executor`, `market-ingestor`, `raft-node`) to run with --cpu-prof. */
 const CPU_PROF = (process.env.BENCH_CPU_PROF ?? "").split(",").filter((s) => s !== "")
-/** Comma-separated service names to run with TRACE=console; their span trees go to /tmp/pipeline-trace-<service>.log. */
+/** Comma-separated service names to run with TRACE=console; their span trees go to /tmp/pipeline-trace-<service>.log (raft-nodes: -raft-node-<id>). */
 const TRACE = (process.env.BENCH_TRACE ?? "").split(",").filter((s) => s !== "")
 const PARTITIONS = 3
 
@@ -84,7 +86,7 @@ const profiled = (name: string): Record<string, string> => {
 }
 
 /** A service on fixed free ports, healthy (HTTP 200) before this returns. */
-const traced: Array<Service> = []
+const traced: Array<{ readonly name: string; readonly output: () => string }> = []
 const startService = async (name: ServiceName, env: Record<string, string>) => {
   const [grpcPort, httpPort] = [await freePort(), await freePort()]
   const service = procs.service(name, {
@@ -104,11 +106,18 @@ const startService = async (name: ServiceName, env: Record<string, string>) => {
 const startRaft = async () => {
   const specs = await Promise.all(["b1", "b2", "b3"].map((id) => makeSpec(id, join(dir, "raft"))))
   const nodes: Array<NodeProcess> = []
-  const extra = { LOG_LEVEL: "warn", ...profiled("raft-node") }
+  const extra = {
+    LOG_LEVEL: "warn",
+    ...profiled("raft-node"),
+    ...(TRACE.includes("raft-node") ? { TRACE: "console" } : {})
+  }
   nodes.push(procs.raft(specs[0]!, { ...extra, RAFT_BOOTSTRAP: "true" }))
   const alive = () => nodes.every((n) => n.process.exitCode === null && n.process.signalCode === null)
   await eventually("raft b1 healthy", () => healthzOk(specs[0]!.httpPort), 120_000, 100, alive)
   for (const spec of specs.slice(1)) nodes.push(procs.raft(spec, { ...extra, RAFT_JOIN_ADDR: grpcAddr(specs[0]!) }))
+  if (TRACE.includes("raft-node")) {
+    traced.push(...nodes.map((n) => ({ name: `raft-node-${n.spec.id}`, output: n.output })))
+  }
   // every node healthy, agreeing on one leader, with three voters
   await eventually("raft cluster healthy", () => agreedLeader(nodes, 3), 120_000, 100, alive)
   return { nodes, addresses: specs.map(grpcAddr).join(",") }
@@ -326,6 +335,12 @@ const main = async () => {
   // latency of the orders whose tick was generated inside the latency phase
   const inWindow = (await tickToEvent(kafka, topics.commands, topics.events))
     .filter((s) => latencyWindow !== undefined && s.tickAt >= latencyWindow.from && s.tickAt <= latencyWindow.to)
+  if (process.env.BENCH_SAMPLES_FILE) {
+    appendFileSync(
+      process.env.BENCH_SAMPLES_FILE,
+      inWindow.map((s) => `${s.tickAt},${s.toCommandMs},${s.toEventMs}\n`).join("")
+    )
+  }
   const sorted = (f: (s: (typeof inWindow)[number]) => number) => inWindow.map(f).sort((a, b) => a - b)
   const samples = sorted((s) => s.latencyMs)
   const toCommand = sorted((s) => s.toCommandMs)
