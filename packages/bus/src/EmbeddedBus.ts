@@ -325,6 +325,11 @@ export const make: Effect.Effect<MessageBusShape> = Effect.gen(function*() {
       if (!Number.isInteger(maxBatchSize) || maxBatchSize < 1) {
         return yield* fail("consume", "maxBatchSize must be a positive integer")
       }
+      // accepted for the Kafka bus's sake; records are handed over at once here
+      const fetchMinBytes = options.fetchMinBytes ?? 1
+      if (!Number.isInteger(fetchMinBytes) || fetchMinBytes < 1) {
+        return yield* fail("consume", "fetchMinBytes must be a positive integer")
+      }
       const drainTimeout = options.drainTimeout ?? Delivery.defaults.drainTimeout
       const retry = Delivery.retrySchedule(options)
       const group = groupFor(options.group)

@@ -266,6 +266,10 @@ export const make = (tuning: Partial<KafkaTuning> = {}) =>
         if (!Number.isInteger(concurrency) || concurrency < 1) {
           return yield* new BusError({ op: "consume", message: "concurrency must be a positive integer" })
         }
+        const fetchMinBytes = options.fetchMinBytes ?? 1
+        if (!Number.isInteger(fetchMinBytes) || fetchMinBytes < 1) {
+          return yield* new BusError({ op: "consume", message: "fetchMinBytes must be a positive integer" })
+        }
         const drainTimeout = options.drainTimeout ?? Delivery.defaults.drainTimeout
         const retry = Delivery.retrySchedule(options)
         // kafkajs would retry a subscription to a missing topic for many seconds
@@ -284,6 +288,7 @@ export const make = (tuning: Partial<KafkaTuning> = {}) =>
           rebalanceTimeout: settings.rebalanceTimeout,
           heartbeatInterval: settings.heartbeatInterval,
           maxWaitTimeInMs: settings.maxWaitTimeInMs,
+          minBytes: fetchMinBytes,
           allowAutoTopicCreation: false
         })
         // kafkajs events arrive outside any fiber: note the activity without running an effect

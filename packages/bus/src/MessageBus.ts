@@ -27,6 +27,13 @@ export interface ConsumeOptions {
   readonly maxBatchSize?: number | undefined
   /** A group without committed offsets starts at the oldest record (default true) or at the end. */
   readonly fromBeginning?: boolean | undefined
+  /**
+   * Kafka: a fetch returns once this many bytes are ready, or after the client's longest fetch
+   * wait (`maxWaitTimeInMs`), whichever comes first. Default 1: at once, the lowest latency. A
+   * consumer that can lag by that wait trades it for far fewer fetches, batches and commits.
+   * The embedded bus hands records over at once whatever this says.
+   */
+  readonly fetchMinBytes?: number | undefined
   /** Backoff for failing handlers: exponential from `retryInitial` (100 ms) capped at `retryMax` (10 s), forever. */
   readonly retryInitial?: Duration.DurationInput | undefined
   readonly retryMax?: Duration.DurationInput | undefined

@@ -22,6 +22,9 @@ import * as EventWire from "./internal/eventWire.js"
 import { Outbox, type StoredMessage } from "./outbox/Outbox.js"
 import { relayScanGroup, type TopicNames } from "./Topics.js"
 
+/** The scan's fetches wait for this much (or the longest fetch wait, 1 s by default). */
+export const scanFetchMinBytes = 512 * 1024
+
 /** Longest an idle relay sleeps without a commit waking it. */
 const idleWait = Duration.millis(100)
 
@@ -62,7 +65,12 @@ export const startScan = (names: TopicNames, instance: string) =>
         group: relayScanGroup(names.group, instance),
         topics: [names.eventsTopic],
         fromBeginning: true,
-        concurrency: 3
+        concurrency: 3,
+        // Only its catching up matters (at start, after a failed publish), not how soon it
+        // sees each event: let every fetch wait for a good share of a MiB (or the client's
+        // longest fetch wait) instead of reading back each publish in a fetch, a batch, a
+        // mark and an offset commit of its own (ADR 0081, update).
+        fetchMinBytes: scanFetchMinBytes
       },
       (batch) =>
         Effect.gen(function*() {
