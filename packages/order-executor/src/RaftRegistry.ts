@@ -1,10 +1,12 @@
 // The order registry on the raft-node cluster, through the raft client library (leader
 // discovery, redirects, safe retries: recording is keyed by order id, so resending after an
 // ambiguous failure returns the canonical outcome instead of recording twice).
+import type { OrderRecord } from "@trading/domain"
 import { RaftClient } from "@trading/raft/client/index"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import { coalesced } from "./internal/coalescedCalls.js"
 import { OrderRegistry, RegistryUnavailable } from "./OrderRegistry.js"
 
 /** `RAFT_NODE_GRPC_ADDR`: one or more comma-separated `host:port` of raft-node gRPC APIs. */
@@ -26,14 +28,21 @@ const unavailable = (op: string) => (e: RaftClient.RaftClientError) =>
 export const make = (options: RaftClient.RaftClientOptions) =>
   Effect.gen(function*() {
     const client = yield* RaftClient.make(options)
+    // one call in flight; the batches of the other partitions that arrive meanwhile go
+    // together in the next call (ADR 0088)
+    const recordCall = yield* coalesced(
+      (records: ReadonlyArray<OrderRecord.OrderRecord>) =>
+        client.recordBatch(records).pipe(Effect.mapError(unavailable("record"))),
+      { spanName: "registry.call", maxItems: RaftClient.maxRecordsPerCall }
+    )
     return OrderRegistry.of({
       description: `raft ${options.seeds.join(",")}`,
       record: (records) =>
-        client.recordBatch(records).pipe(
-          Effect.mapError(unavailable("record")),
+        recordCall(records).pipe(
           Effect.withSpan("registry.record", {
-            // the order ids connect this batch's trace (and the raft node's, which continues
-            // it over gRPC) to each order's own trace; huge batches are only counted
+            // the order ids connect this batch's trace to each order's own trace, and its
+            // `registry.call` attribute to the call that carried it (which the raft node
+            // continues over gRPC); huge batches are only counted
             attributes: {
               records: records.length,
               ...(records.length <= maxListedOrders ? { "order.id": records.map((r) => r.orderId).join(",") } : {})

@@ -3,8 +3,10 @@
 // order-executor, market-ingestor replaying a small fixed file). The trace id in the
 // `traceparent` header of one order's event must be the trace of the ingestor's publish of
 // that order's tick, of the processor's decision on that tick and of the executor's span for
-// that order; the raft call is batched, so its trace is the executor batch's, which names the
-// order and links the order's trace, and the raft node continues it over gRPC metadata.
+// that order; the raft call is batched, so its trace is an executor batch's: the batch of the
+// order names it and links the order's trace, its registry span names the registry call that
+// carried it (possibly merged with other batches, in the first batch's trace), and the raft
+// node continues that call's trace over gRPC metadata.
 import * as OrderEvent from "@trading/domain/OrderEvent"
 import * as Traceparent from "@trading/platform/Traceparent"
 import * as Option from "effect/Option"
@@ -95,21 +97,28 @@ describe("console tracing across processes (real processes, real Kafka)", () => 
       )
 
       // the raft record: the executor's batch trace names the order and links the command's
-      // trace; a raft node printed the RecordOrders call in that same batch trace
+      // trace; its registry.record span names the registry call that carried it (merged with
+      // other partitions' batches, ADR 0088), and a raft node printed that call's RecordOrders
+      // in the call's trace
       const found = await eventually(
-        "executor batch tree recorded on a raft node",
+        "executor batch tree, its registry call and the call on a raft node",
         () => {
-          const batches = printedTraces(executor.output()).filter((t) =>
-            t.traceId !== traceId &&
-            spansNamed(t, "registry.record").some((s) => spanAttributeList(s, "order.id").includes(order.orderId))
-          )
-          for (const batch of batches) {
+          const trees = printedTraces(executor.output())
+          for (const batch of trees) {
+            if (batch.traceId === traceId) continue
+            const recorded = spansNamed(batch, "registry.record")
+              .find((s) => spanAttributeList(s, "order.id").includes(order.orderId))
+            const callId = recorded === undefined ? undefined : spanAttribute(recorded, "registry.call")
+            if (callId === undefined) continue
+            const callTraceId = callId.split("-")[0]
+            const call = trees.find((t) => t.traceId === callTraceId && spansNamed(t, "registry.call").length > 0)
+            if (call === undefined) continue
             for (const node of raft.nodes.values()) {
               const served = printedTraces(node.stderr()).find((t) =>
-                t.traceId === batch.traceId && spanAttribute(t.spans[0]!, "rpc.grpc.status_code") === "OK" &&
+                t.traceId === callTraceId && spanAttribute(t.spans[0]!, "rpc.grpc.status_code") === "OK" &&
                 spansNamed(t, "registry.record").length > 0
               )
-              if (served !== undefined) return Promise.resolve({ batch, served })
+              if (served !== undefined) return Promise.resolve({ batch, call, served })
             }
           }
           return Promise.resolve(undefined)
@@ -122,7 +131,7 @@ describe("console tracing across processes (real processes, real Kafka)", () => 
       expect(found.served.service).toMatch(/raft-node/)
       expect(found.served.spans[0]).toMatch(/^grpc\.server \S*RecordOrders \[server\]/)
       expect(spanAttribute(spansNamed(found.served, "registry.record")[0]!, "orders.count")).toBe(
-        spanAttribute(spansNamed(found.batch, "registry.record")[0]!, "records")
+        spanAttribute(spansNamed(found.call, "registry.call")[0]!, "records")
       )
     },
     120_000
