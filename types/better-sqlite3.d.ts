@@ -20,6 +20,10 @@ declare module "better-sqlite3" {
       transaction<Args extends ReadonlyArray<unknown>, R>(fn: (...args: Args) => R): (...args: Args) => R
       close(): Database
       readonly inTransaction: boolean
+      /** The file name given to the constructor. */
+      readonly name: string
+      /** True for an in-memory database (":memory:" or ""). */
+      readonly memory: boolean
     }
   }
   const Database: new(

@@ -48,7 +48,7 @@ const core = (stateFile: string, storeOverride?: (store: StateStore["Type"]) => 
     const layer = storeOverride === undefined
       ? ProcessorCoreLive
       : TickProcessorModule.layer.pipe(
-        Layer.provideMerge(Layer.effect(StateStore, Effect.map(StateStoreModule.make, storeOverride))),
+        Layer.provideMerge(Layer.scoped(StateStore, Effect.map(StateStoreModule.make, storeOverride))),
         Layer.provide(SqliteLive),
         Layer.provideMerge(TopicsLive)
       )

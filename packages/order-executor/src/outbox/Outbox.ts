@@ -14,8 +14,10 @@
 // ahead of it, so a publish round writes one row, not one per row published, and pruning
 // deletes a range of seqs. The watermark and the consumed positions are kept in memory too:
 // this process is the file's only writer (ADR 0082). The calls block the event loop for
-// their duration, the commit's fsync included: ADR 0085 says why that stays.
+// their duration (ADR 0085 says why that stays) but not for the fsync: commits are made
+// durable by an fsync of the WAL on the thread pool (ADR 0089).
 import { SqlError } from "@effect/sql/SqlError"
+import * as SqliteWalSync from "@trading/platform/SqliteWalSync"
 import Database from "better-sqlite3"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
@@ -252,9 +254,11 @@ export const make = (db: Database.Database) =>
   Effect.gen(function*() {
     yield* attempt("configuring the outbox", () => {
       db.pragma("journal_mode = WAL")
-      // FULL makes each commit durable across power loss, which is the whole point of
-      // writing here before committing the Kafka offset
-      db.pragma("synchronous = FULL")
+      // Each commit must be durable across power loss before the Kafka offset is committed
+      // (the whole point of writing here) and before the relay may publish its rows: NORMAL
+      // commits without an fsync, and `walSync.sync` then fsyncs the WAL off the event loop
+      // (ADR 0089), which leaves the same bytes on disk as FULL would.
+      db.pragma("synchronous = NORMAL")
       // one process per outbox: two relays on one file would publish the same rows twice.
       // The exclusive lock is taken by the first write and held until close, so a second
       // executor on the same file fails at start with "database is locked" (ADR 0082).
@@ -262,6 +266,7 @@ export const make = (db: Database.Database) =>
       db.exec("BEGIN IMMEDIATE; COMMIT")
     })
     yield* attempt("migrating the outbox", () => migrate(db))
+    const walSync = yield* SqliteWalSync.make(db)
 
     const inserts = new Map<number, Database.Statement>()
     const insertFor = (rows: number) => {
@@ -396,6 +401,8 @@ export const make = (db: Database.Database) =>
         if (inserted > 0) keep(messages, seqs, now)
         return inserted
       }).pipe(
+        // durable before the caller commits its offsets, and before the relay sees the rows
+        Effect.tap(() => walSync.sync),
         Effect.tap((inserted) => inserted > 0 ? Queue.offer(writes, undefined) : Effect.void),
         Effect.withSpan("Outbox.record", { attributes: { messages: messages.length }, captureStackTrace: false })
       )
@@ -474,7 +481,10 @@ export const make = (db: Database.Database) =>
     })
 
     // the scan reads back what the relay published, which is below the watermark by then:
-    // nothing is written (and nothing synced) unless a row is really found ahead of it
+    // nothing is written unless a row is really found ahead of it. The WAL is synced either
+    // way before the scan commits its offsets past these events: the relay's own marks of
+    // them (`markPublished`, not synced by itself) are durable from then on, so the scan
+    // never moves past an event whose row could come back pending after a power loss.
     const markPublishedByKey = (keys: ReadonlyArray<EventKey>, now: number) =>
       keys.length === 0 ? Effect.succeed(0) : attempt("marking rows published", () => {
         const { marked, next } = markKeys(keys, now)
@@ -484,7 +494,7 @@ export const make = (db: Database.Database) =>
         }
         commitRound(next, now)
         return marked
-      })
+      }).pipe(Effect.tap(() => walSync.sync))
 
     const positions = (topic: string) =>
       Effect.sync(() =>
@@ -605,7 +615,8 @@ export const make = (db: Database.Database) =>
   })
 
 /**
- * The outbox on its SQLite file (directory created), WAL + synchronous=FULL, open and
+ * The outbox on its SQLite file (directory created), WAL, commits made durable off the
+ * event loop (ADR 0089), open and
  * exclusively locked for the layer's lifetime.
  */
 export const layer = (filename: string): Layer.Layer<Outbox, SqlError> =>
