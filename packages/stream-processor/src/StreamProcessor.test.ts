@@ -82,10 +82,17 @@ it.live("ProcessTick goes through the Kafka path: same commands as ticks from th
     const fromKafka = [...yield* Queue.takeBetween(kafkaTail, answered.length, answered.length)].map(decodeCommand)
     expect(fromKafka.map(commandKey).sort()).toEqual(answered.map(commandKey).sort())
 
-    // and the same per-symbol state, reported by GetSymbolState
+    // and the same per-symbol state, reported by GetSymbolState. ProcessTick answers once its
+    // tick's state is stored; a batch from the topic reaches the state when its save is
+    // durable, which is after its commands were published (the save's fsync runs off the
+    // event loop, ADR 0089): poll until the Kafka path's state holds all 40 ticks
     for (const symbol of ["ACME", "GLOBEX"]) {
       const a = yield* viaGrpc.client.getSymbolState({ symbol })
-      const b = yield* viaKafka.client.getSymbolState({ symbol })
+      const b = yield* viaKafka.client.getSymbolState({ symbol }).pipe(
+        Effect.filterOrFail((state) => state.ticksSeen === 40),
+        Effect.retry(Schedule.spaced("20 millis")),
+        Effect.timeout("10 seconds")
+      )
       expect(b).toEqual(a)
       expect(a.ticksSeen).toBe(40)
       const own = answered.filter((c) => c.symbol === symbol)

@@ -132,7 +132,13 @@ describe("ingestor -> processor on Kafka, as processes", () => {
       const commands = yield* collect(`${s.id}.commands`, s.expected.length).pipe(Effect.provide(kafka))
       expect(s.expected.length).toBeGreaterThan(10)
       expect(new Set(commands.map(commandKey))).toEqual(new Set(s.expected.map(commandKey)))
-      const states = yield* symbolStates(processor)
+      // polled: a batch's state is adopted once its save is durable, after its commands were
+      // published (ADR 0089), and the ticks after the last command may still be in flight
+      const states = yield* symbolStates(processor).pipe(
+        Effect.filterOrFail((all) => all.every((st) => st.ticksSeen >= 60)),
+        Effect.retry(Schedule.spaced("100 millis")),
+        Effect.timeout("30 seconds")
+      )
       expect(states.map((st) => st.ticksSeen)).toEqual([60, 60, 60])
       // health: the consumer worker runs and the broker check passes
       const httpPort = (yield* Effect.promise(() => processor.waitFor("HTTP server listening"))).annotations.port
