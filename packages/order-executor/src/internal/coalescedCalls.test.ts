@@ -8,6 +8,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
+import * as Scope from "effect/Scope"
 import type * as Tracer from "effect/Tracer"
 import { coalesced } from "./coalescedCalls.js"
 
@@ -115,5 +116,21 @@ describe("coalesced calls", () => {
       const id = `${callSpan.traceId}-${callSpan.spanId}`
       expect(a!.attributes.get("test.call")).toBe(id)
       expect(b!.attributes.get("test.call")).toBe(id)
+    }))
+})
+
+describe("coalesced calls, closing", () => {
+  it.live("closing the scope answers every waiting batch, sent or not, with an interruption", () =>
+    Effect.gen(function*() {
+      const { calls, send } = yield* recordingSend // its first call never returns: the gate stays shut
+      const outer = yield* Scope.make()
+      const call = yield* coalesced(send, { spanName: "test.call", maxItems: 100 }).pipe(Scope.extend(outer))
+      const sent = yield* Effect.fork(call([1]))
+      yield* callsMade(calls, 1)
+      const queued = yield* Effect.fork(call([2]))
+      yield* Effect.yieldNow({ priority: 1 })
+      yield* Scope.close(outer, Exit.void)
+      expect(Exit.isInterrupted(yield* Fiber.await(sent))).toBe(true)
+      expect(Exit.isInterrupted(yield* Fiber.await(queued))).toBe(true)
     }))
 })

@@ -51,6 +51,19 @@ export const coalesced = <I, O, E>(
     )
     // batches taken from the queue that did not fit in the last call, oldest first
     const backlog: Array<Waiting<I, O, E>> = []
+    // the batches of the call being sent
+    let inFlight: ReadonlyArray<Waiting<I, O, E>> = []
+    // Registered before the sender is forked, so it runs once the sender has been interrupted
+    // (scope closing): every batch still waiting, sent or not, is answered with an
+    // interruption instead of waiting forever.
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        const left = [...inFlight, ...backlog, ...(yield* Queue.takeAll(queue))]
+        inFlight = []
+        backlog.length = 0
+        for (const w of left) yield* Deferred.interrupt(w.done)
+      })
+    )
 
     const nextCall = Effect.gen(function*() {
       if (backlog.length === 0) backlog.push(yield* Queue.take(queue))
@@ -61,7 +74,8 @@ export const coalesced = <I, O, E>(
         size += backlog[take]!.items.length
         take++
       }
-      return backlog.splice(0, take)
+      inFlight = backlog.splice(0, take)
+      return inFlight
     })
 
     const run = (call: ReadonlyArray<Waiting<I, O, E>>) => {
@@ -91,6 +105,7 @@ export const coalesced = <I, O, E>(
       // answered once the call's span has ended, so that it ends inside the first batch's
       // span and prints with that batch's trace
       return Effect.map(sent, (exit) => {
+        inFlight = []
         let at = 0
         for (const w of call) {
           const n = w.items.length
