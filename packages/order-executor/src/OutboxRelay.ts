@@ -3,8 +3,9 @@
 //
 // Duplicates on a crash between publish and mark (ADR 0081): a scan consumer (group
 // `order-executor-v1.relay.<instance>`) reads `orders.events` continuously and marks every
-// event it sees (by its registry index and event id) as published. The relay publishes only when that scan has caught up
-// (lag 0): at start, and again after any failed publish (an ambiguous produce may have
+// event it sees (by its registry index and event id) as published. The relay publishes only
+// when that scan has read what was on the topic when the relay began to wait for it: at
+// start, and again after any failed publish (an ambiguous produce may have
 // landed). A row published but not marked before a crash is therefore found on the topic
 // and marked, never sent twice.
 import { type BusError, type Consumer, MessageBus, type OutgoingRecord } from "@trading/bus"
@@ -37,23 +38,39 @@ const toRecord = (m: StoredMessage): OutgoingRecord => ({
   headers: m.headers
 })
 
-/** Every partition of the scan consumer is assigned and read to its end. */
-export const caughtUp = (consumer: Consumer) =>
+/**
+ * Every partition of the scan consumer is assigned and read up to `ends`: for each partition,
+ * its end when this wait first saw it. Events appended after that are not what the wait is
+ * for (the relay publishes nothing meanwhile; other executors' events are not this outbox's),
+ * and the scan's committed offsets trail the end by up to a fetch wait (`fetchMinBytes`), so
+ * a topic that other executors keep writing to would almost never show a lag of 0 (ADR 0081).
+ */
+export const caughtUp = (consumer: Consumer, ends: Map<string, number>) =>
   Effect.gen(function*() {
     const status = yield* consumer.status
     if (status.state !== "running" || status.assignments.length === 0) return false
     const lag = yield* consumer.lag
-    return lag.length === status.assignments.length && lag.every((p) => p.lag === 0)
+    if (lag.length !== status.assignments.length) return false
+    let reached = true
+    for (const p of lag) {
+      const key = `${p.topic}/${p.partition}`
+      const target = ends.get(key) ?? p.end
+      ends.set(key, target)
+      if (p.committed < target) reached = false
+    }
+    return reached
   })
 
-/** Waits until the scan consumer has caught up (polls; no timeout: health shows a stuck relay). */
+/** Waits until the scan consumer has read what was on the topic when the wait began (polls; no timeout: health shows a stuck relay). */
 export const awaitCaughtUp = (consumer: Consumer) =>
-  caughtUp(consumer).pipe(
-    Effect.catchAll(() => Effect.succeed(false)),
-    Effect.repeat({ until: (ok) => ok, schedule: Schedule.spaced("50 millis") }),
-    Effect.asVoid,
-    Effect.withSpan("relay.awaitScan", { captureStackTrace: false })
-  )
+  Effect.suspend(() => {
+    const ends = new Map<string, number>()
+    return caughtUp(consumer, ends).pipe(
+      Effect.catchAll(() => Effect.succeed(false)),
+      Effect.repeat({ until: (ok) => ok, schedule: Schedule.spaced("50 millis") }),
+      Effect.asVoid
+    )
+  }).pipe(Effect.withSpan("relay.awaitScan", { captureStackTrace: false }))
 
 /** The scan: marks every event found on `orders.events` as published in this outbox. */
 export const startScan = (names: TopicNames, instance: string) =>

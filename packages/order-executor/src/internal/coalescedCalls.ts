@@ -53,11 +53,13 @@ export const coalesced = <I, O, E>(
     const backlog: Array<Waiting<I, O, E>> = []
     // the batches of the call being sent
     let inFlight: ReadonlyArray<Waiting<I, O, E>> = []
+    let closed = false
     // Registered before the sender is forked, so it runs once the sender has been interrupted
     // (scope closing): every batch still waiting, sent or not, is answered with an
     // interruption instead of waiting forever.
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
+        closed = true
         const left = [...inFlight, ...backlog, ...(yield* Queue.takeAll(queue))]
         inFlight = []
         backlog.length = 0
@@ -121,6 +123,8 @@ export const coalesced = <I, O, E>(
 
     return (items: ReadonlyArray<I>) =>
       Effect.gen(function*() {
+        // closing: nothing would send it
+        if (closed) return yield* Effect.interrupt
         const done = yield* Deferred.make<ReadonlyArray<O>, E>()
         const span = yield* Effect.option(Effect.currentSpan)
         yield* Queue.offer(queue, { items, done, span })

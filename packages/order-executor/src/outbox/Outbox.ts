@@ -337,6 +337,20 @@ export const make = (db: Database.Database) =>
         ((lastSeq.get() as { seq: number | null }).seq ?? 0) <= through
     }
     yield* attempt("reading the outbox", toMemory)
+
+    // Durability (ADR 0089): a commit is durable once a WAL fsync that began after it has
+    // completed. `committedThrough` is the highest seq committed, `durableThrough` the
+    // highest known durable: the relay publishes nothing above it, so no event leaves before
+    // its row would survive a power loss. What the file holds at start is synced now.
+    let committedThrough = (lastSeq.get() as { seq: number | null }).seq ?? 0
+    yield* walSync.sync
+    let durableThrough = committedThrough
+    const durable = Effect.suspend(() => {
+      const upTo = committedThrough
+      return Effect.map(walSync.sync, () => {
+        if (upTo > durableThrough) durableThrough = upTo
+      })
+    })
     /** The committed list stops being the pending rows: `pending` reads the file until caught up. */
     const toFile = () => {
       inMemory = false
@@ -346,6 +360,7 @@ export const make = (db: Database.Database) =>
     const insertAll = db.transaction(
       (messages: ReadonlyArray<OutboxMessage>, positions: ReadonlyArray<ConsumedPosition>, now: number) => {
         let inserted = 0
+        let lastInserted = 0
         // the seqs of each statement's rows: consecutive, in VALUES order, when it inserted all of them
         const seqs: Array<number> = []
         const bucket = Math.floor(now / 2 ** BUCKET_SHIFT)
@@ -359,6 +374,7 @@ export const make = (db: Database.Database) =>
           }
           const result = insertFor(rows).run(params)
           inserted += result.changes
+          if (result.changes > 0) lastInserted = Math.max(lastInserted, Number(result.lastInsertRowid))
           if (result.changes === rows) {
             const last = Number(result.lastInsertRowid)
             for (let i = 0; i < rows; i++) seqs.push(last - rows + 1 + i)
@@ -366,7 +382,7 @@ export const make = (db: Database.Database) =>
           from += rows
         }
         for (const p of positions) upsertPosition.run(p.topic, p.partition, p.nextOffset)
-        return { inserted, seqs }
+        return { inserted, seqs, lastInserted }
       }
     )
 
@@ -395,25 +411,35 @@ export const make = (db: Database.Database) =>
       now: number
     ) =>
       attempt("writing to the outbox", () => {
-        const { inserted, seqs } = insertAll(messages, positions, now)
-        // committed: now the positions and the rows are the file's
-        for (const p of positions) remember(p)
+        const { inserted, lastInserted, seqs } = insertAll(messages, positions, now)
+        // committed (a rolled-back transaction never gets here, so its seqs are never counted)
+        if (lastInserted > committedThrough) committedThrough = lastInserted
+        // the rows are the file's now (`pending` holds them back until they are durable)
         if (inserted > 0) keep(messages, seqs, now)
         return inserted
       }).pipe(
-        // durable before the caller commits its offsets, and before the relay sees the rows
-        Effect.tap(() => walSync.sync),
+        // durable before the caller commits its offsets and before the relay may publish
+        // the rows. Only then do the positions count for skipping redelivered records: a
+        // batch interrupted or failed before this point is written again, idempotently.
+        Effect.tap(() => durable),
+        Effect.tap(() => Effect.sync(() => positions.forEach(remember))),
         Effect.tap((inserted) => inserted > 0 ? Queue.offer(writes, undefined) : Effect.void),
         Effect.withSpan("Outbox.record", { attributes: { messages: messages.length }, captureStackTrace: false })
       )
 
     const pending = (limit: number) =>
       attempt("reading pending rows", () => {
+        // rows come in seq order: the durable ones are a prefix
+        const durableOnly = (rows: Array<StoredMessage>) => {
+          let n = 0
+          while (n < rows.length && rows[n]!.seq <= durableThrough) n++
+          return n === rows.length ? rows : rows.slice(0, n)
+        }
         if (inMemory) {
           // published rows were dropped from the front when the watermark moved
-          return committed.length <= limit ? committed.slice() : committed.slice(0, limit)
+          return durableOnly(committed.length <= limit ? committed.slice() : committed.slice(0, limit))
         }
-        return (selectPending.all(through, limit) as Array<Row>).map(toStored)
+        return durableOnly((selectPending.all(through, limit) as Array<Row>).map(toStored))
       })
 
     /**
@@ -494,7 +520,7 @@ export const make = (db: Database.Database) =>
         }
         commitRound(next, now)
         return marked
-      }).pipe(Effect.tap(() => walSync.sync))
+      }).pipe(Effect.tap(() => durable))
 
     const positions = (topic: string) =>
       Effect.sync(() =>

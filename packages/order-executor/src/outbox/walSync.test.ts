@@ -6,7 +6,9 @@ import { describe, expect, it } from "@effect/vitest"
 import * as SqliteWalSync from "@trading/platform/SqliteWalSync"
 import Database from "better-sqlite3"
 import * as Effect from "effect/Effect"
-import { mkdtempSync, rmSync, statSync } from "node:fs"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+import { fstatSync, mkdtempSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 
@@ -36,16 +38,33 @@ describe("SqliteWalSync", () => {
       const insert = db.prepare("INSERT INTO t (v) VALUES (?)")
       insert.run("first")
       yield* wal.sync
-      const inode = statSync(wal.walFile).ino
+      const fd = yield* wal.descriptor
+      expect(fd).toBeDefined()
       for (let round = 0; round < 3; round++) {
         for (let i = 0; i < 2_000; i++) insert.run("x".repeat(100))
         // a checkpoint that empties the WAL: the next commits start again at its beginning
         db.pragma("wal_checkpoint(TRUNCATE)")
         insert.run(`after checkpoint ${round}`)
         yield* wal.sync
-        expect(statSync(wal.walFile).ino).toBe(inode)
-        expect(statSync(wal.walFile).size).toBeGreaterThan(0)
+        // what sync flushes is the file SQLite writes to, still linked, with this round's frames
+        const synced = fstatSync(fd!)
+        expect(synced.ino).toBe(statSync(wal.walFile).ino)
+        expect(synced.nlink).toBe(1)
+        expect(synced.size).toBeGreaterThan(0)
+        expect(yield* wal.descriptor).toBe(fd)
       }
+    }))
+
+  it.scoped("a sync after its scope closed fails instead of reopening the file", () =>
+    Effect.gen(function*() {
+      const db = yield* openLikeTheOutbox(yield* tempFile)
+      const scope = yield* Scope.make()
+      const wal = yield* SqliteWalSync.make(db).pipe(Scope.extend(scope))
+      db.prepare("INSERT INTO t (v) VALUES (?)").run("x")
+      yield* wal.sync
+      yield* Scope.close(scope, Exit.void)
+      const after = yield* Effect.flip(wal.sync)
+      expect(after.message).toContain("after close")
     }))
 
   it.scoped("a database without a file has nothing to sync", () =>
