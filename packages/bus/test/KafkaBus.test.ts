@@ -16,14 +16,16 @@ import type { ConsumedRecord } from "../src/Record.js"
 import { encodeText, valueText } from "../src/Record.js"
 import { conformance } from "./conformance.js"
 
-const fastGroups = KafkaBus.layerWith({
-  sessionTimeout: 6_000, // the broker's default group.min.session.timeout.ms
-  rebalanceTimeout: 6_000,
-  heartbeatInterval: 300,
-  maxWaitTimeInMs: 200
-})
+/** The Kafka bus with short group timings, fetches waiting at most `maxWaitTimeInMs`. */
+const fastGroups = (maxWaitTimeInMs: number) =>
+  KafkaBus.layerWith({
+    sessionTimeout: 6_000, // the broker's default group.min.session.timeout.ms
+    rebalanceTimeout: 6_000,
+    heartbeatInterval: 300,
+    maxWaitTimeInMs
+  }).pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.Error)))
 
-const busLayer = fastGroups.pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.Error)))
+const busLayer = fastGroups(200)
 
 conformance(`kafka (${process.env.KAFKA_BROKERS ?? "127.0.0.1:9092"})`, busLayer, { waitTimeout: "45 seconds" })
 
@@ -63,12 +65,7 @@ layer(busLayer, { excludeTestServices: true, timeout: "120 seconds" })("KafkaBus
 })
 
 // fetches wait up to 3 s here, so a wait's end is easy to tell from records arriving at once
-const longFetchWaits = KafkaBus.layerWith({
-  sessionTimeout: 6_000,
-  rebalanceTimeout: 6_000,
-  heartbeatInterval: 300,
-  maxWaitTimeInMs: 3_000
-}).pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.Error)))
+const longFetchWaits = fastGroups(3_000)
 
 layer(longFetchWaits, { excludeTestServices: true, timeout: "120 seconds" })("KafkaBus fetchMinBytes", (it) => {
   it.scoped("records that arrive during one fetch's wait come in one batch", () =>

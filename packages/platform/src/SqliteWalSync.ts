@@ -25,6 +25,7 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as Fsync from "./Fsync.js"
 
 /** What is needed of a better-sqlite3 `Database`. */
 export interface SqliteFile {
@@ -40,15 +41,6 @@ export interface WalSync {
   readonly walFile: string
   /** The descriptor `sync` flushes, once the first `sync` opened it (for tests). */
   readonly descriptor: Effect.Effect<number | undefined>
-}
-
-const fsyncDirectory = (dir: string) => {
-  const fd = fs.openSync(dir, "r")
-  try {
-    fs.fsyncSync(fd)
-  } finally {
-    fs.closeSync(fd)
-  }
 }
 
 /** For a database already in WAL mode with `synchronous = NORMAL`; the descriptor closes with the scope. */
@@ -85,7 +77,7 @@ export const make = (db: SqliteFile): Effect.Effect<WalSync, never, Scope.Scope>
       try {
         if (fd === undefined) {
           fd = fs.openSync(walFile, "r")
-          fsyncDirectory(path.dirname(walFile))
+          Fsync.directory(path.dirname(walFile))
         }
       } catch (cause) {
         return resume(Effect.fail(fail("opening to fsync", cause)))

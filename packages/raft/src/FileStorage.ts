@@ -14,6 +14,7 @@
  * clients meanwhile (ADR 0036, revising 0032).
  */
 import * as Bytes from "@trading/domain/Bytes"
+import * as Fsync from "@trading/platform/Fsync"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
@@ -169,15 +170,6 @@ const decodeSnapshot = (file: string, bytes: Buffer): Snapshot => {
   }
 }
 
-const fsyncDir = (dir: string) => {
-  const fd = fs.openSync(dir, "r")
-  try {
-    fs.fsyncSync(fd)
-  } finally {
-    fs.closeSync(fd)
-  }
-}
-
 /** Crash-safe replacement: after a crash the file is either the old or the new content. */
 const atomicWrite = (dir: string, name: string, parts: ReadonlyArray<Buffer>) => {
   const tmp = path.join(dir, `${name}.tmp`)
@@ -189,7 +181,7 @@ const atomicWrite = (dir: string, name: string, parts: ReadonlyArray<Buffer>) =>
     fs.closeSync(fd)
   }
   fs.renameSync(tmp, path.join(dir, name))
-  fsyncDir(dir)
+  Fsync.directory(dir)
 }
 
 /**
@@ -409,7 +401,7 @@ export const make = (dir: string): Effect.Effect<StorageApi, StorageError, Scope
               return Bytes.concat(snapshot.parts) // not this storage's file: the node keeps the data itself
             }
             fs.renameSync(tmp, snapshotFile)
-            fsyncDir(dir)
+            Fsync.directory(dir)
             const standIn = new Uint8Array(0)
             standIns.add(standIn)
             saved = { index: snapshot.index, term: snapshot.term, membership: snapshot.membership, data: standIn }

@@ -7,10 +7,10 @@
 //
 // The store talks to better-sqlite3 directly (ADR 0073): a save is one prepared-statement
 // transaction, about 30 µs of CPU (its fsync runs on the thread pool), where the same
-// statements through @effect/sql cost about 300 µs (a span, a statement compilation, a prepare-cache lookup and
-// a connection acquisition per statement, BEGIN and COMMIT prepared anew each time). The
-// calls are synchronous like every better-sqlite3 call; each is wrapped in Effect.try so
-// failures stay typed `SqlError`s.
+// statements through @effect/sql cost about 300 µs (a span, a statement compilation, a
+// prepare-cache lookup and a connection acquisition per statement, BEGIN and COMMIT
+// prepared anew each time). The calls are synchronous like every better-sqlite3 call; each
+// is wrapped in Effect.try so failures stay typed `SqlError`s.
 import { SqlError } from "@effect/sql/SqlError"
 import * as Strategy from "@trading/domain/Strategy"
 import * as SqliteMigrations from "@trading/platform/SqliteMigrations"

@@ -427,14 +427,15 @@ export const make = (db: Database.Database) =>
         Effect.withSpan("Outbox.record", { attributes: { messages: messages.length }, captureStackTrace: false })
       )
 
+    /** The durable rows of `rows` (in seq order, so they are a prefix). */
+    const durableOnly = (rows: Array<StoredMessage>) => {
+      let n = 0
+      while (n < rows.length && rows[n]!.seq <= durableThrough) n++
+      return n === rows.length ? rows : rows.slice(0, n)
+    }
+
     const pending = (limit: number) =>
       attempt("reading pending rows", () => {
-        // rows come in seq order: the durable ones are a prefix
-        const durableOnly = (rows: Array<StoredMessage>) => {
-          let n = 0
-          while (n < rows.length && rows[n]!.seq <= durableThrough) n++
-          return n === rows.length ? rows : rows.slice(0, n)
-        }
         if (inMemory) {
           // published rows were dropped from the front when the watermark moved
           return durableOnly(committed.length <= limit ? committed.slice() : committed.slice(0, limit))
@@ -642,8 +643,7 @@ export const make = (db: Database.Database) =>
 
 /**
  * The outbox on its SQLite file (directory created), WAL, commits made durable off the
- * event loop (ADR 0089), open and
- * exclusively locked for the layer's lifetime.
+ * event loop (ADR 0089), open and exclusively locked for the layer's lifetime.
  */
 export const layer = (filename: string): Layer.Layer<Outbox, SqlError> =>
   Layer.scoped(

@@ -1,0 +1,14 @@
+// fsync of a directory: what makes a file's creation, rename or deletion in it durable
+// (the file's own fsync covers its bytes, not its name). Used by the raft log's atomic
+// replacements and by SqliteWalSync for the WAL SQLite creates.
+import * as fs from "node:fs"
+
+/** Fsyncs `dir` itself, synchronously. */
+export const directory = (dir: string): void => {
+  const fd = fs.openSync(dir, "r")
+  try {
+    fs.fsyncSync(fd)
+  } finally {
+    fs.closeSync(fd)
+  }
+}
