@@ -5,6 +5,7 @@
 // The nodes stop together with the process, so none hands leadership to another on the
 // way out (RAFT_TRANSFER_ON_STOP=false, ADR 0084): its peers are stopping too.
 import { Health, ServerConfig } from "@trading/platform"
+import * as LoopbackPorts from "@trading/platform/LoopbackPorts"
 import { RaftNodeService } from "@trading/raft-node"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
@@ -12,7 +13,6 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { freePort } from "./FreePort.js"
 
 export interface ClusterNode {
   readonly nodeId: string
@@ -53,11 +53,14 @@ export const persistentPorts = (dataDir: string): Effect.Effect<ClusterPorts, Er
     return ports
   })
 
-export const freePorts: Effect.Effect<ClusterPorts, Error> = Effect.gen(function*() {
-  const grpc = [yield* freePort, yield* freePort, yield* freePort]
-  const raft = [yield* freePort, yield* freePort, yield* freePort]
-  return { grpc, raft }
-})
+/**
+ * Six distinct free ports outside the kernel's ephemeral range (LoopbackPorts): a node that
+ * restarts must find its port still free, not taken by an outgoing connection.
+ */
+export const freePorts: Effect.Effect<ClusterPorts, Error> = Effect.map(
+  LoopbackPorts.reserve(6),
+  (ports) => ({ grpc: ports.slice(0, 3), raft: ports.slice(3) })
+)
 
 /** Node 1 bootstraps, nodes 2 and 3 join through node 1 (as in the six-terminal setup). */
 export const layer = (dataDir: string, ports: ClusterPorts) =>

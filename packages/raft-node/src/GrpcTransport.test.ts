@@ -3,6 +3,7 @@
 // commit; a peer with another cluster secret is refused; a stream gets its headers at once.
 import { describe, expect, it } from "@effect/vitest"
 import * as grpc from "@grpc/grpc-js"
+import { freePort } from "@trading/platform/testing/ServiceProcess"
 import { RaftTransportServiceService } from "@trading/proto/gen/raft/v1/raft"
 import { MemoryStorage, type Message, RaftNode, type StateMachine, Transport } from "@trading/raft"
 import * as Effect from "effect/Effect"
@@ -12,24 +13,16 @@ import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import { mkdtempSync } from "node:fs"
-import * as net from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { AddressBook } from "./AddressBook.js"
 import * as GrpcTransport from "./GrpcTransport.js"
 
-const freePort = Effect.async<number>((resume) => {
-  const server = net.createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const port = (server.address() as net.AddressInfo).port
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
-
 const peers = (ids: ReadonlyArray<string>) =>
   Effect.forEach(
     ids,
-    (id) => Effect.map(freePort, (port) => ({ nodeId: id, raftAddr: `127.0.0.1:${port}`, grpcAddr: "" }))
+    (id) =>
+      Effect.map(Effect.promise(freePort), (port) => ({ nodeId: id, raftAddr: `127.0.0.1:${port}`, grpcAddr: "" }))
   )
 
 /** A transport for `self` whose address book knows every peer. */

@@ -9,10 +9,11 @@
 //
 // Only PATH and the given variables are in the child's environment, so a test's settings
 // never leak in from the developer's shell.
+import * as Effect from "effect/Effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import { existsSync } from "node:fs"
-import { createServer } from "node:net"
 import { fileURLToPath } from "node:url"
+import * as LoopbackPorts from "../LoopbackPorts.js"
 
 export const repoRoot = fileURLToPath(new URL("../../../../", import.meta.url))
 
@@ -192,17 +193,31 @@ export const start = (command: Command, env: Record<string, string> = {}): Servi
   }
 }
 
-/** A port nobody listens on right now (the OS picks it). */
-export const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
+/**
+ * Test ports come from a slice of the band of LoopbackPorts (outside the kernel's ephemeral
+ * range, so a node restarting on its port never finds it taken by a PORT_GRPC=0 service or a
+ * connection's local end), one slice per vitest worker, so test files running side by side
+ * never pick the same port. Within a worker, a cursor walks the slice, so a port is not
+ * handed out again until the slice wraps around.
+ */
+const SLICES = 16
+const slice = (() => {
+  const band = LoopbackPorts.band()
+  const width = Math.floor(LoopbackPorts.size(band) / SLICES)
+  const index = Number(process.env.VITEST_POOL_ID ?? 0) % SLICES
+  const low = band.low + index * width
+  return { low, high: low + width - 1 }
+})()
+// Starts at a random place so that processes one after another (benchmarks, test files in
+// one worker) do not walk the same ports.
+let cursor = slice.low + Math.floor(Math.random() * LoopbackPorts.size(slice))
+
+/** A loopback port nobody listens on right now, not handed out before by this process. */
+export const freePort = async (): Promise<number> => {
+  const [port] = await Effect.runPromise(LoopbackPorts.reserve(1, slice, cursor))
+  cursor = port! + 1 > slice.high ? slice.low : port! + 1
+  return port!
+}
 
 /**
  * Whether GET /healthz on 127.0.0.1:`port` answers 200: true, or undefined (for
