@@ -9,6 +9,9 @@
 // 3. failover: kill -9 of the leader -> the next successful commit, over N trials
 //    (the killed node is restarted and the cluster healed between trials).
 // Prints a table; targets are in the issue (20,000 orders/s, p99 <= 20 ms, failover <= 1 s).
+// BENCH_SAMPLES_FILE=<path>: the latency phase's calls are appended to it as CSV lines
+// `sentAt,latencyMs` (sentAt in wall-clock ms, as in the pause logs), to set slow calls
+// beside the processes' pauses.
 // BENCH_PAUSE_LOG=1 also logs every node's (and this process's) GC pauses and event-loop
 // stalls and prints their sums over the measured latency phase (packages/cli/bench/pauses.ts).
 import type { OrderRecord } from "@trading/domain"
@@ -19,7 +22,7 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
-import { mkdtempSync, rmSync } from "node:fs"
+import { appendFileSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -131,6 +134,7 @@ const openLoop = (client: RaftClient.RaftClient, rate: number, batch: number, se
   Effect.gen(function*() {
     const callsPerSecond = rate / batch
     const latencies: Array<number> = []
+    const sentAt: Array<number> = []
     const allAnswered = yield* Deferred.make<void>()
     const failures: Array<Cause.Cause<unknown>> = []
     let inFlight = 0
@@ -148,7 +152,10 @@ const openLoop = (client: RaftClient.RaftClient, rate: number, batch: number, se
         inFlight++
         yield* Effect.fork(
           client.recordBatch(records).pipe(
-            Effect.tap(() => latencies.push(performance.now() - t0)),
+            Effect.tap(() => {
+              latencies.push(performance.now() - t0)
+              sentAt.push(performance.timeOrigin + t0)
+            }),
             Effect.tapErrorCause((cause) => Effect.sync(() => failures.push(cause))),
             Effect.ensuring(answered)
           )
@@ -161,7 +168,7 @@ const openLoop = (client: RaftClient.RaftClient, rate: number, batch: number, se
     if (failures.length > 0) {
       return yield* Effect.dieMessage(`${failures.length} calls failed, the first: ${Cause.pretty(failures[0]!)}`)
     }
-    return latencies.sort((a, b) => a - b)
+    return { latencies: [...latencies].sort((a, b) => a - b), samples: latencies.map((l, i) => [sentAt[i]!, l]) }
   })
 
 const main = Effect.gen(function*() {
@@ -186,14 +193,20 @@ const main = Effect.gen(function*() {
   const cpuNow = () => [...halfPids.map(([, pid]) => pid), process.pid].map((pid) => Procfs.cpuSeconds(pid) ?? NaN)
   const cpuBefore = cpuNow()
   const halfFrom = Date.now()
-  const latencies = yield* openLoop(client, half, BATCH, SECONDS)
+  const { latencies, samples } = yield* openLoop(client, half, BATCH, SECONDS)
+  if (process.env.BENCH_SAMPLES_FILE) {
+    appendFileSync(
+      process.env.BENCH_SAMPLES_FILE,
+      samples.map(([at, l]) => `${at.toFixed(1)},${l.toFixed(2)}\n`).join("")
+    )
+  }
   const halfTo = Date.now()
   const cpuAfter = cpuNow()
   const halfLeader = yield* Effect.promise(() => healthy(["b1", "b2", "b3"]))
   // the order-executor's pattern at bench:pipeline's latency phase: 1,000 orders/s in calls
   // of about 10 (three partitions' batches): the registry's share of that phase's latency
   yield* openLoop(client, LOW_RATE, LOW_BATCH, 2)
-  const low = yield* openLoop(client, LOW_RATE, LOW_BATCH, SECONDS)
+  const { latencies: low } = yield* openLoop(client, LOW_RATE, LOW_BATCH, SECONDS)
 
   const failovers: Array<number> = []
   for (let trial = 0; trial < TRIALS; trial++) {
