@@ -1,15 +1,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { createServer, type Server } from "node:net"
 import * as LoopbackPorts from "./LoopbackPorts.js"
 
+/** Holds `port` for the test's scope; the test needs it held. */
 const listenOn = (port: number) =>
-  Effect.acquireRelease(
-    Effect.async<Server>((resume) => {
-      const server = createServer()
-      server.listen(port, "127.0.0.1", () => resume(Effect.succeed(server)))
-    }),
-    (server) => Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
+  Effect.flatMap(
+    LoopbackPorts.hold(port),
+    (server) => server === undefined ? Effect.dieMessage(`port ${port} was taken`) : Effect.succeed(server)
   )
 
 describe("LoopbackPorts", () => {

@@ -6,6 +6,7 @@
 // restart fails with EADDRINUSE (seen in CI). Below the range, a port is only ever taken by
 // someone asking for that number.
 import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import { readFileSync } from "node:fs"
 import { createServer, type Server } from "node:net"
 
@@ -47,6 +48,10 @@ const close = (server: Server): Effect.Effect<void> =>
     server.close(() => resume(Effect.void))
   })
 
+/** Listens on 127.0.0.1:`port` for the scope's life: the server, or undefined when the port is taken. */
+export const hold = (port: number): Effect.Effect<Server | undefined, never, Scope.Scope> =>
+  Effect.acquireRelease(listen(port), (server) => server === undefined ? Effect.void : close(server))
+
 /**
  * `count` distinct ports of `range` that nobody listened on when asked, trying them in order
  * from `start` (wrapping around). Each is held until all are found, so none is returned
@@ -61,8 +66,7 @@ export const reserve = (
     const found: Array<number> = []
     for (let i = 0; i < size(range) && found.length < count; i++) {
       const port = range.low + ((start - range.low + i) % size(range))
-      const server = yield* Effect.acquireRelease(listen(port), (s) => s === undefined ? Effect.void : close(s))
-      if (server !== undefined) found.push(port)
+      if ((yield* hold(port)) !== undefined) found.push(port)
     }
     if (found.length < count) {
       return yield* Effect.fail(
