@@ -9,6 +9,8 @@
 // 3. failover: kill -9 of the leader -> the next successful commit, over N trials
 //    (the killed node is restarted and the cluster healed between trials).
 // Prints a table; targets are in the issue (20,000 orders/s, p99 <= 20 ms, failover <= 1 s).
+// Also prints each process's CPU over the latency phase and each node's log fsyncs in it
+// (count and bucket bounds of p50/p99, from the nodes' raft_storage_fsync_seconds histograms).
 // BENCH_SAMPLES_FILE=<path>: the latency phase's calls are appended to it as CSV lines
 // `sentAt,latencyMs` (sentAt in wall-clock ms, as in the pause logs), to set slow calls
 // beside the processes' pauses.
@@ -88,6 +90,26 @@ const order = (): OrderRecord.OrderRecord => {
     recordedAtUnixMs: Date.now()
   }
 }
+
+/** A histogram's cumulative bucket counts (`le` in seconds, ascending) out of Prometheus text. */
+const buckets = (metrics: string, name: string): Array<readonly [number, number]> =>
+  [...metrics.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\d+)$`, "gm"))]
+    .map((m) => [m[1] === "+Inf" ? Infinity : Number(m[1]), Number(m[2])] as const)
+    .sort((a, b) => a[0] - b[0])
+
+/**
+ * What a histogram counted between two scrapes: the count, the upper bounds of the buckets
+ * holding the median and the 99th percentile, and how many exceeded `overSeconds`.
+ */
+const histogramDelta = (before: string, after: string, name: string, overSeconds: number) => {
+  const from = new Map(buckets(before, name))
+  const delta = buckets(after, name).map(([le, n]) => [le, n - (from.get(le) ?? 0)] as const)
+  const count = delta.at(-1)?.[1] ?? 0
+  const bound = (p: number) => delta.find(([, n]) => n >= p * count)?.[0] ?? NaN
+  const within = delta.find(([le]) => le >= overSeconds)?.[1] ?? count
+  return { count, p50: bound(0.5), p99: bound(0.99), over: count - within }
+}
+const ms = (seconds: number) => seconds === Infinity ? "inf" : `${+(seconds * 1000).toFixed(1)} ms`
 
 const percentile = (sorted: ReadonlyArray<number>, p: number) =>
   sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!
@@ -191,6 +213,8 @@ const main = Effect.gen(function*() {
   const halfPids = [...nodes.values()].map((n) => [n.spec.id, n.process.pid!] as const)
   // the nodes', then this process's own (the bench client's) CPU time
   const cpuNow = () => [...halfPids.map(([, pid]) => pid), process.pid].map((pid) => Procfs.cpuSeconds(pid) ?? NaN)
+  const scrape = () => Effect.promise(() => Promise.all(halfPids.map(([id]) => nodes.get(id)!.metrics())))
+  const metricsBefore = yield* scrape()
   const cpuBefore = cpuNow()
   const halfFrom = Date.now()
   const { latencies, samples } = yield* openLoop(client, half, BATCH, SECONDS)
@@ -202,6 +226,7 @@ const main = Effect.gen(function*() {
   }
   const halfTo = Date.now()
   const cpuAfter = cpuNow()
+  const metricsAfter = yield* scrape()
   const halfLeader = yield* Effect.promise(() => healthy(["b1", "b2", "b3"]))
   // the order-executor's pattern at bench:pipeline's latency phase: 1,000 orders/s in calls
   // of about 10 (three partitions' batches): the registry's share of that phase's latency
@@ -264,6 +289,15 @@ const main = Effect.gen(function*() {
     `CPU during the latency phase (${Math.round(half)} orders/s; % of one core): ${
       halfPids.map(([id], i) => `${id}${id === halfLeader ? " (leader)" : ""} ${share(i)}`).join(", ")
     }, bench client ${share(halfPids.length)}`
+  )
+  // the fsyncs every commit waits for, as the nodes' /metrics histograms counted them
+  console.log(
+    `log fsyncs during the latency phase (raft_storage_fsync_seconds; p50/p99 are bucket bounds): ${
+      halfPids.map(([id], i) => {
+        const f = histogramDelta(metricsBefore[i]!, metricsAfter[i]!, "raft_storage_fsync_seconds", 0.02)
+        return `${id} ${f.count}, p50 <= ${ms(f.p50)}, p99 <= ${ms(f.p99)}, ${f.over} over 20 ms`
+      }).join("; ")
+    }`
   )
   if (CPU_PROF_DIR !== undefined) {
     console.log(`node pids during the latency phase: ${halfPids.map(([id, pid]) => `${id} ${pid}`).join(", ")}`)

@@ -21,7 +21,8 @@ import {
   type NotLeader,
   type OutcomeUnknown,
   type ProposalDropped,
-  RaftNode
+  RaftNode,
+  Storage
 } from "@trading/raft"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
@@ -136,7 +137,12 @@ const make = Effect.gen(function*() {
     tls: server.tls
   })
   const env = yield* Layer.buildWithScope(
-    Layer.merge(FileStorage.layer(settings.dataDir), transport).pipe(Layer.provide(Layer.succeed(AddressBook, book))),
+    Layer.merge(
+      Layer.effect(Storage, Effect.map(Storage, Metrics.meteredStorage)).pipe(
+        Layer.provide(FileStorage.layer(settings.dataDir))
+      ),
+      transport
+    ).pipe(Layer.provide(Layer.succeed(AddressBook, book))),
     scope
   )
   const node = yield* RaftNode.make(

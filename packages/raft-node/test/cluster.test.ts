@@ -173,6 +173,10 @@ describe("raft-node cluster (real processes)", () => {
     expect(invalid.details).toContain("record.order_id")
     const metrics = await nodes.get(leader)!.metrics()
     expect(metrics).toMatch(/^raft_commit_seconds_count [1-9]\d*$/m)
+    // the commits above were fsynced on every node, the followers included
+    for (const node of nodes.values()) {
+      expect(await node.metrics()).toMatch(/^raft_storage_fsync_seconds_count [1-9]\d*$/m)
+    }
   })
 
   it("kill -9 of the leader: a new leader, nothing acknowledged lost, duplicates keep their outcome, the node catches up by snapshot", async () => {
