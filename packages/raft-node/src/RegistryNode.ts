@@ -52,7 +52,8 @@ interface Pending {
   readonly done: Deferred.Deferred<Uint8Array, WriteError>
 }
 
-const MAX_IN_FLIGHT = 2
+/** Group-commit entries in flight (ADR 0061, update: one; every entry has a fixed cost on all three nodes). */
+const MAX_IN_FLIGHT = 1
 const MAX_CALLS_PER_ENTRY = 1024
 const MAX_RECORDS_PER_ENTRY = 4096
 const LINGER = "1 millis"
@@ -239,8 +240,8 @@ const make = Effect.gen(function*() {
       yield* inFlight.take(1)
       const first = yield* Queue.takeBetween(pending, 1, MAX_CALLS_PER_ENTRY)
       // Many concurrent callers (the last entry held several calls): the ones just answered
-      // are re-submitting right now, so wait briefly for them, or the first one or two would
-      // take the window's permits alone. A lone caller (the last entry held one call) does
+      // are re-submitting right now, so wait briefly for them, or the first one would
+      // take the window alone. A lone caller (the last entry held one call) does
       // not wait: that would only add latency.
       if (lastCalls > 1) yield* Effect.sleep(LINGER)
       else yield* Effect.yieldNow()
