@@ -212,11 +212,19 @@ const slice = (() => {
 // one worker) do not walk the same ports.
 let cursor = slice.low + Math.floor(Math.random() * LoopbackPorts.size(slice))
 
+// Calls run one after the other: concurrent ones (`Promise.all` over specs) would all start
+// at the same cursor, find the same port free and hand it out twice.
+let previous: Promise<unknown> = Promise.resolve()
+
 /** A loopback port nobody listens on right now, not handed out before by this process. */
-export const freePort = async (): Promise<number> => {
-  const [port] = await Effect.runPromise(LoopbackPorts.reserve(1, slice, cursor))
-  cursor = port! + 1 > slice.high ? slice.low : port! + 1
-  return port!
+export const freePort = (): Promise<number> => {
+  const next = previous.then(async () => {
+    const [port] = await Effect.runPromise(LoopbackPorts.reserve(1, slice, cursor))
+    cursor = port! + 1 > slice.high ? slice.low : port! + 1
+    return port!
+  })
+  previous = next.catch(() => undefined)
+  return next
 }
 
 /**
