@@ -201,8 +201,8 @@ const make = Effect.gen(function*() {
 
   // Group commit: concurrent record calls share one log entry. Each entry costs the Raft
   // runtime a step, an fsync on every replica and a round trip, whatever its size, so
-  // batching callers is what makes many small Apply calls cheap. Up to `maxInFlight`
-  // entries are proposed at once (the core pipelines them to the followers).
+  // batching callers is what makes many small Apply calls cheap. Up to `MAX_IN_FLIGHT`
+  // entries (one) are proposed at once; the calls that arrive meanwhile wait for the next.
   const pending = yield* Queue.unbounded<Pending>()
   const inFlight = yield* Effect.makeSemaphore(MAX_IN_FLIGHT)
   // The calls' requests concatenate into the entry's command (a message of one repeated
