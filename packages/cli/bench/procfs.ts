@@ -1,7 +1,8 @@
 // A process's resources from /proc (Linux).
 // - RSS: VmRSS now and VmHWM, the kernel's high-water mark of VmRSS over the process's whole
 //   life (start-up included), which sampling could miss between two reads.
-// - CPU: user + system time so far, from /proc/<pid>/stat, to tell which process is busy.
+// - CPU: user + system time so far, from /proc/<pid>/stat, to tell which process is busy;
+//   and the main thread's time on a CPU and waiting for one, from /proc/<pid>/schedstat.
 import { readFileSync } from "node:fs"
 
 export interface Rss {
@@ -34,6 +35,30 @@ export const cpuSeconds = (pid: number): number | undefined => {
     // fields after the command name, which is in parentheses and may contain spaces
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
     return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND
+  } catch {
+    return undefined
+  }
+}
+
+export interface SchedStat {
+  /** Seconds on a CPU. */
+  readonly runSeconds: number
+  /** Seconds runnable but waiting on a run queue for a CPU. */
+  readonly waitSeconds: number
+}
+
+/**
+ * The scheduler's account of the process's main thread (the one running its event loop):
+ * /proc/<pid>/schedstat is the thread-group leader's, not the sum of its threads. The wait is
+ * what a busy host adds to every step of a request's way; undefined once the process has
+ * exited or on a kernel without schedstats.
+ */
+export const schedstat = (pid: number): SchedStat | undefined => {
+  try {
+    const [run, wait] = readFileSync(`/proc/${pid}/schedstat`, "utf8").trim().split(" ").map(Number)
+    return Number.isFinite(run) && Number.isFinite(wait)
+      ? { runSeconds: run! / 1e9, waitSeconds: wait! / 1e9 }
+      : undefined
   } catch {
     return undefined
   }

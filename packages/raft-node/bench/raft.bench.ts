@@ -213,9 +213,11 @@ const main = Effect.gen(function*() {
   const halfPids = [...nodes.values()].map((n) => [n.spec.id, n.process.pid!] as const)
   // the nodes', then this process's own (the bench client's) CPU time
   const cpuNow = () => [...halfPids.map(([, pid]) => pid), process.pid].map((pid) => Procfs.cpuSeconds(pid) ?? NaN)
+  const schedNow = () => [...halfPids.map(([, pid]) => pid), process.pid].map((pid) => Procfs.schedstat(pid))
   const scrape = () => Effect.promise(() => Promise.all(halfPids.map(([id]) => nodes.get(id)!.metrics())))
   const metricsBefore = yield* scrape()
   const cpuBefore = cpuNow()
+  const schedBefore = schedNow()
   const halfFrom = Date.now()
   const { latencies, samples } = yield* openLoop(client, half, BATCH, SECONDS)
   if (process.env.BENCH_SAMPLES_FILE) {
@@ -226,6 +228,7 @@ const main = Effect.gen(function*() {
   }
   const halfTo = Date.now()
   const cpuAfter = cpuNow()
+  const schedAfter = schedNow()
   const metricsAfter = yield* scrape()
   const halfLeader = yield* Effect.promise(() => healthy(["b1", "b2", "b3"]))
   // the order-executor's pattern at bench:pipeline's latency phase: 1,000 orders/s in calls
@@ -289,6 +292,20 @@ const main = Effect.gen(function*() {
     `CPU during the latency phase (${Math.round(half)} orders/s; % of one core): ${
       halfPids.map(([id], i) => `${id}${id === halfLeader ? " (leader)" : ""} ${share(i)}`).join(", ")
     }, bench client ${share(halfPids.length)}`
+  )
+  // On a host with fewer cores than busy processes, every hop of a call (client, leader,
+  // followers, and back) may wait for a CPU: the run-queue wait of each event loop.
+  const sched = (i: number) => {
+    const before = schedBefore[i]
+    const after = schedAfter[i]
+    if (before === undefined || after === undefined) return "n/a"
+    const pct = (s: number) => ((s / ((halfTo - halfFrom) / 1000)) * 100).toFixed(0)
+    return `${pct(after.runSeconds - before.runSeconds)} / ${pct(after.waitSeconds - before.waitSeconds)} %`
+  }
+  console.log(
+    `main threads during the latency phase, on a CPU / waiting for one (% of the phase): ${
+      halfPids.map(([id], i) => `${id}${id === halfLeader ? " (leader)" : ""} ${sched(i)}`).join(", ")
+    }, bench client ${sched(halfPids.length)}`
   )
   // the fsyncs every commit waits for, as the nodes' /metrics histograms counted them
   console.log(
