@@ -4,8 +4,9 @@
 // 1. peak throughput (closed loop, fixed concurrency) for single Apply calls and for
 //    RecordOrders batches;
 // 2. commit latency p50/p99 at 50% of the batched peak, or at BENCH_OPEN_RATE orders/s
-//    (open loop at a fixed rate, after 2 s of the same open loop as warm-up), and at 1,000
-//    orders/s in calls of 10 (the order-executor's calls in bench:pipeline's latency phase);
+//    (open loop at a fixed rate, after 2 s of the same open loop as warm-up), at 25% of the
+//    peak (where the latency stands with more of the host idle), and at 1,000 orders/s in
+//    calls of 10 (the order-executor's calls in bench:pipeline's latency phase);
 // 3. failover: kill -9 of the leader -> the next successful commit, over N trials
 //    (the killed node is restarted and the cluster healed between trials).
 // Prints a table; targets are in the issue (20,000 orders/s, p99 <= 20 ms, failover <= 1 s).
@@ -231,6 +232,12 @@ const main = Effect.gen(function*() {
   const schedAfter = schedNow()
   const metricsAfter = yield* scrape()
   const halfLeader = yield* Effect.promise(() => healthy(["b1", "b2", "b3"]))
+  // a point lower on the load curve: on a host with fewer cores than busy processes the tail
+  // follows how busy the host is (docs/benchmarks.md), so this shows how far below half of
+  // peak the same build keeps a shorter one
+  const quarter = batched.rate / 4
+  yield* openLoop(client, quarter, BATCH, 2)
+  const { latencies: atQuarter } = yield* openLoop(client, quarter, BATCH, SECONDS)
   // the order-executor's pattern at bench:pipeline's latency phase: 1,000 orders/s in calls
   // of about 10 (three partitions' batches): the registry's share of that phase's latency
   yield* openLoop(client, LOW_RATE, LOW_BATCH, 2)
@@ -271,6 +278,11 @@ const main = Effect.gen(function*() {
       `commit latency p99 ${phase}`,
       `${percentile(latencies, 0.99).toFixed(1)} ms`,
       OPEN_RATE > 0 ? "(target: at 50% of peak)" : "<= 20 ms"
+    ],
+    [
+      `commit latency p50 / p99 at 25% of peak (${Math.round(quarter)} orders/s)`,
+      `${percentile(atQuarter, 0.5).toFixed(1)} / ${percentile(atQuarter, 0.99).toFixed(1)} ms`,
+      ""
     ],
     [
       `commit latency p50 / p99 at ${LOW_RATE} orders/s (${LOW_BATCH}/call)`,
