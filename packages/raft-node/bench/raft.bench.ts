@@ -10,7 +10,8 @@
 // 3. failover: kill -9 of the leader -> the next successful commit, over N trials
 //    (the killed node is restarted and the cluster healed between trials).
 // Prints a table; targets are in the issue (20,000 orders/s, p99 <= 20 ms, failover <= 1 s).
-// Also prints each process's CPU over the latency phase and each node's log fsyncs in it
+// Also prints each process's CPU over the latency phase, how long each one's main thread ran
+// and waited for a CPU in it (/proc/<pid>/schedstat), and each node's log fsyncs in it
 // (count and bucket bounds of p50/p99, from the nodes' raft_storage_fsync_seconds histograms).
 // BENCH_SAMPLES_FILE=<path>: the latency phase's calls are appended to it as CSV lines
 // `sentAt,latencyMs` (sentAt in wall-clock ms, as in the pause logs), to set slow calls
