@@ -213,9 +213,10 @@ const main = Effect.gen(function*() {
   // closed loops differ from what was warmed so far); only the second run is measured
   yield* openLoop(client, half, BATCH, 2)
   const halfPids = [...nodes.values()].map((n) => [n.spec.id, n.process.pid!] as const)
-  // the nodes', then this process's own (the bench client's) CPU time
-  const cpuNow = () => [...halfPids.map(([, pid]) => pid), process.pid].map((pid) => Procfs.cpuSeconds(pid) ?? NaN)
-  const schedNow = () => [...halfPids.map(([, pid]) => pid), process.pid].map((pid) => Procfs.schedstat(pid))
+  // the nodes', then this process's own (the bench client's)
+  const phasePids = [...halfPids.map(([, pid]) => pid), process.pid]
+  const cpuNow = () => phasePids.map((pid) => Procfs.cpuSeconds(pid) ?? NaN)
+  const schedNow = () => phasePids.map((pid) => Procfs.schedstat(pid))
   const scrape = () => Effect.promise(() => Promise.all(halfPids.map(([id]) => nodes.get(id)!.metrics())))
   const metricsBefore = yield* scrape()
   const cpuBefore = cpuNow()
