@@ -301,11 +301,17 @@ const main = Effect.gen(function*() {
   console.log(`${"measure".padEnd(width)}  ${"result".padStart(18)}  target`)
   for (const [name, value, target] of rows) console.log(`${name.padEnd(width)}  ${value.padStart(18)}  ${target}`)
   if (failovers.length > 0) console.log(`\nfailover trials (ms): ${failovers.map((f) => f.toFixed(0)).join(", ")}`)
-  const share = (i: number) => `${(((cpuAfter[i]! - cpuBefore[i]!) / ((halfTo - halfFrom) / 1000)) * 100).toFixed(0)} %`
+  const phaseSeconds = (halfTo - halfFrom) / 1000
+  /** Seconds as a share of the latency phase, in % (100 % = one core for CPU time). */
+  const pctOfPhase = (seconds: number) => ((seconds / phaseSeconds) * 100).toFixed(0)
+  /** One reading per process of the latency phase: the nodes (leader marked), then the bench client. */
+  const perProcess = (reading: (i: number) => string) =>
+    `${halfPids.map(([id], i) => `${id}${id === halfLeader ? " (leader)" : ""} ${reading(i)}`).join(", ")}, ` +
+    `bench client ${reading(halfPids.length)}`
   console.log(
     `CPU during the latency phase (${Math.round(half)} orders/s; % of one core): ${
-      halfPids.map(([id], i) => `${id}${id === halfLeader ? " (leader)" : ""} ${share(i)}`).join(", ")
-    }, bench client ${share(halfPids.length)}`
+      perProcess((i) => `${pctOfPhase(cpuAfter[i]! - cpuBefore[i]!)} %`)
+    }`
   )
   // On a host with fewer cores than busy processes, every hop of a call (client, leader,
   // followers, and back) may wait for a CPU: the run-queue wait of each event loop.
@@ -313,13 +319,12 @@ const main = Effect.gen(function*() {
     const before = schedBefore[i]
     const after = schedAfter[i]
     if (before === undefined || after === undefined) return "n/a"
-    const pct = (s: number) => ((s / ((halfTo - halfFrom) / 1000)) * 100).toFixed(0)
-    return `${pct(after.runSeconds - before.runSeconds)} / ${pct(after.waitSeconds - before.waitSeconds)} %`
+    return `${pctOfPhase(after.runSeconds - before.runSeconds)} / ${
+      pctOfPhase(after.waitSeconds - before.waitSeconds)
+    } %`
   }
   console.log(
-    `main threads during the latency phase, on a CPU / waiting for one (% of the phase): ${
-      halfPids.map(([id], i) => `${id}${id === halfLeader ? " (leader)" : ""} ${sched(i)}`).join(", ")
-    }, bench client ${sched(halfPids.length)}`
+    `main threads during the latency phase, on a CPU / waiting for one (% of the phase): ${perProcess(sched)}`
   )
   // the fsyncs every commit waits for, as the nodes' /metrics histograms counted them
   console.log(
@@ -335,7 +340,7 @@ const main = Effect.gen(function*() {
   }
   if (pauseDir !== undefined) {
     Pauses.print(
-      `pauses during the latency phase (${((halfTo - halfFrom) / 1000).toFixed(1)} s)`,
+      `pauses during the latency phase (${phaseSeconds.toFixed(1)} s)`,
       pauseDir,
       [
         ...halfPids.map(([id, pid]) => [`raft-node ${id}${id === halfLeader ? " (leader)" : ""}`, pid] as const),
