@@ -10,8 +10,10 @@ import {
   type CallOptions,
   type ChannelCredentials,
   Client,
+  type ClientDuplexStream,
   type ClientOptions,
   type ClientUnaryCall,
+  type handleBidiStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
@@ -67,6 +69,40 @@ export interface RecordOrdersRequest {
 
 export interface RecordOrdersResponse {
   outcomes: RecordOutcome[];
+}
+
+export interface RecordOrdersStreamRequest {
+  /** Chosen by the client, unique among its calls in flight on the stream. */
+  callId: number;
+  request:
+    | RecordOrdersRequest
+    | undefined;
+  /** W3C traceparent of the caller's span (the unary call carries it as metadata). */
+  traceparent: string;
+}
+
+export interface RecordOrdersStreamResponse {
+  callId: number;
+  result: { $case: "response"; value: RecordOrdersResponse } | //
+  /** What the unary RecordOrders call would have failed with. */
+  { $case: "error"; value: CallStatus } | undefined;
+}
+
+/** A failed call's gRPC status inside a stream message. */
+export interface CallStatus {
+  /** A grpc.status code (never OK). */
+  code: number;
+  details: string;
+  /**
+   * The trailing metadata the unary call would have carried (`leader-id`,
+   * `leader-grpc-addr`, `invalid-fields`, ...).
+   */
+  metadata: { [key: string]: string };
+}
+
+export interface CallStatus_MetadataEntry {
+  key: string;
+  value: string;
 }
 
 export interface ReadRequest {
@@ -742,6 +778,450 @@ export const RecordOrdersResponse: MessageFns<RecordOrdersResponse> = {
   fromPartial<I extends Exact<DeepPartial<RecordOrdersResponse>, I>>(object: I): RecordOrdersResponse {
     const message = createBaseRecordOrdersResponse();
     message.outcomes = object.outcomes?.map((e) => RecordOutcome.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRecordOrdersStreamRequest(): RecordOrdersStreamRequest {
+  return { callId: 0, request: undefined, traceparent: "" };
+}
+
+export const RecordOrdersStreamRequest: MessageFns<RecordOrdersStreamRequest> = {
+  encode(message: RecordOrdersStreamRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.callId !== 0) {
+      writer.uint32(8).uint32(message.callId);
+    }
+    if (message.request !== undefined) {
+      RecordOrdersRequest.encode(message.request, writer.uint32(18).fork()).join();
+    }
+    if (message.traceparent !== "") {
+      writer.uint32(26).string(message.traceparent);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RecordOrdersStreamRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRecordOrdersStreamRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.callId = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.request = RecordOrdersRequest.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.traceparent = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RecordOrdersStreamRequest {
+    return {
+      callId: isSet(object.callId)
+        ? globalThis.Number(object.callId)
+        : isSet(object.call_id)
+        ? globalThis.Number(object.call_id)
+        : 0,
+      request: isSet(object.request) ? RecordOrdersRequest.fromJSON(object.request) : undefined,
+      traceparent: isSet(object.traceparent) ? globalThis.String(object.traceparent) : "",
+    };
+  },
+
+  toJSON(message: RecordOrdersStreamRequest): unknown {
+    const obj: any = {};
+    if (message.callId !== 0) {
+      obj.callId = Math.round(message.callId);
+    }
+    if (message.request !== undefined) {
+      obj.request = RecordOrdersRequest.toJSON(message.request);
+    }
+    if (message.traceparent !== "") {
+      obj.traceparent = message.traceparent;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RecordOrdersStreamRequest>, I>>(base?: I): RecordOrdersStreamRequest {
+    return RecordOrdersStreamRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RecordOrdersStreamRequest>, I>>(object: I): RecordOrdersStreamRequest {
+    const message = createBaseRecordOrdersStreamRequest();
+    message.callId = object.callId ?? 0;
+    message.request = (object.request !== undefined && object.request !== null)
+      ? RecordOrdersRequest.fromPartial(object.request)
+      : undefined;
+    message.traceparent = object.traceparent ?? "";
+    return message;
+  },
+};
+
+function createBaseRecordOrdersStreamResponse(): RecordOrdersStreamResponse {
+  return { callId: 0, result: undefined };
+}
+
+export const RecordOrdersStreamResponse: MessageFns<RecordOrdersStreamResponse> = {
+  encode(message: RecordOrdersStreamResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.callId !== 0) {
+      writer.uint32(8).uint32(message.callId);
+    }
+    switch (message.result?.$case) {
+      case "response":
+        RecordOrdersResponse.encode(message.result.value, writer.uint32(18).fork()).join();
+        break;
+      case "error":
+        CallStatus.encode(message.result.value, writer.uint32(26).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RecordOrdersStreamResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRecordOrdersStreamResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.callId = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.result = { $case: "response", value: RecordOrdersResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.result = { $case: "error", value: CallStatus.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RecordOrdersStreamResponse {
+    return {
+      callId: isSet(object.callId)
+        ? globalThis.Number(object.callId)
+        : isSet(object.call_id)
+        ? globalThis.Number(object.call_id)
+        : 0,
+      result: isSet(object.response)
+        ? { $case: "response", value: RecordOrdersResponse.fromJSON(object.response) }
+        : isSet(object.error)
+        ? { $case: "error", value: CallStatus.fromJSON(object.error) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: RecordOrdersStreamResponse): unknown {
+    const obj: any = {};
+    if (message.callId !== 0) {
+      obj.callId = Math.round(message.callId);
+    }
+    if (message.result?.$case === "response") {
+      obj.response = RecordOrdersResponse.toJSON(message.result.value);
+    } else if (message.result?.$case === "error") {
+      obj.error = CallStatus.toJSON(message.result.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RecordOrdersStreamResponse>, I>>(base?: I): RecordOrdersStreamResponse {
+    return RecordOrdersStreamResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RecordOrdersStreamResponse>, I>>(object: I): RecordOrdersStreamResponse {
+    const message = createBaseRecordOrdersStreamResponse();
+    message.callId = object.callId ?? 0;
+    switch (object.result?.$case) {
+      case "response": {
+        if (object.result?.value !== undefined && object.result?.value !== null) {
+          message.result = { $case: "response", value: RecordOrdersResponse.fromPartial(object.result.value) };
+        }
+        break;
+      }
+      case "error": {
+        if (object.result?.value !== undefined && object.result?.value !== null) {
+          message.result = { $case: "error", value: CallStatus.fromPartial(object.result.value) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseCallStatus(): CallStatus {
+  return { code: 0, details: "", metadata: {} };
+}
+
+export const CallStatus: MessageFns<CallStatus> = {
+  encode(message: CallStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.code !== 0) {
+      writer.uint32(8).int32(message.code);
+    }
+    if (message.details !== "") {
+      writer.uint32(18).string(message.details);
+    }
+    globalThis.Object.entries(message.metadata).forEach(([key, value]: [string, string]) => {
+      CallStatus_MetadataEntry.encode({ key: key as any, value }, writer.uint32(26).fork()).join();
+    });
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CallStatus {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCallStatus();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.code = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.details = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            const entry3 = CallStatus_MetadataEntry.decode(reader, reader.uint32());
+            if (entry3.value !== undefined) {
+              message.metadata[entry3.key] = entry3.value;
+            }
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CallStatus {
+    return {
+      code: isSet(object.code) ? globalThis.Number(object.code) : 0,
+      details: isSet(object.details) ? globalThis.String(object.details) : "",
+      metadata: isObject(object.metadata)
+        ? (globalThis.Object.entries(object.metadata) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+    };
+  },
+
+  toJSON(message: CallStatus): unknown {
+    const obj: any = {};
+    if (message.code !== 0) {
+      obj.code = Math.round(message.code);
+    }
+    if (message.details !== "") {
+      obj.details = message.details;
+    }
+    if (message.metadata) {
+      const entries = globalThis.Object.entries(message.metadata) as [string, string][];
+      if (entries.length > 0) {
+        obj.metadata = {};
+        entries.forEach(([k, v]) => {
+          obj.metadata[k] = v;
+        });
+      }
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CallStatus>, I>>(base?: I): CallStatus {
+    return CallStatus.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CallStatus>, I>>(object: I): CallStatus {
+    const message = createBaseCallStatus();
+    message.code = object.code ?? 0;
+    message.details = object.details ?? "";
+    message.metadata = (globalThis.Object.entries(object.metadata ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseCallStatus_MetadataEntry(): CallStatus_MetadataEntry {
+  return { key: "", value: "" };
+}
+
+export const CallStatus_MetadataEntry: MessageFns<CallStatus_MetadataEntry> = {
+  encode(message: CallStatus_MetadataEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CallStatus_MetadataEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCallStatus_MetadataEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CallStatus_MetadataEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: CallStatus_MetadataEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CallStatus_MetadataEntry>, I>>(base?: I): CallStatus_MetadataEntry {
+    return CallStatus_MetadataEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CallStatus_MetadataEntry>, I>>(object: I): CallStatus_MetadataEntry {
+    const message = createBaseCallStatus_MetadataEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
     return message;
   },
 };
@@ -1848,6 +2328,24 @@ export const RaftNodeServiceService = {
       Buffer.from(RecordOrdersResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RecordOrdersResponse => RecordOrdersResponse.decode(value),
   },
+  /**
+   * RecordOrders calls multiplexed on one long-lived stream: each request carries a call id,
+   * its answer carries the same id (answers come in commit order, not request order) and
+   * either the RecordOrdersResponse or the status the unary call would have ended with.
+   * One HTTP/2 stream per client instead of one per call: the unary call's per-call cost
+   * (stream, headers, trailers, deadline timer) is most of a small batch's CPU (ADR 0091).
+   */
+  recordOrdersStream: {
+    path: "/trading.v1.RaftNodeService/RecordOrdersStream" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: RecordOrdersStreamRequest): Buffer =>
+      Buffer.from(RecordOrdersStreamRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RecordOrdersStreamRequest => RecordOrdersStreamRequest.decode(value),
+    responseSerialize: (value: RecordOrdersStreamResponse): Buffer =>
+      Buffer.from(RecordOrdersStreamResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RecordOrdersStreamResponse => RecordOrdersStreamResponse.decode(value),
+  },
   /** Linearizable lookup of an order's recorded outcome. */
   read: {
     path: "/trading.v1.RaftNodeService/Read" as const,
@@ -1905,6 +2403,14 @@ export interface RaftNodeServiceServer extends UntypedServiceImplementation {
   apply: handleUnaryCall<ApplyRequest, ApplyResponse>;
   /** Records a batch of orders in one proposal. */
   recordOrders: handleUnaryCall<RecordOrdersRequest, RecordOrdersResponse>;
+  /**
+   * RecordOrders calls multiplexed on one long-lived stream: each request carries a call id,
+   * its answer carries the same id (answers come in commit order, not request order) and
+   * either the RecordOrdersResponse or the status the unary call would have ended with.
+   * One HTTP/2 stream per client instead of one per call: the unary call's per-call cost
+   * (stream, headers, trailers, deadline timer) is most of a small batch's CPU (ADR 0091).
+   */
+  recordOrdersStream: handleBidiStreamingCall<RecordOrdersStreamRequest, RecordOrdersStreamResponse>;
   /** Linearizable lookup of an order's recorded outcome. */
   read: handleUnaryCall<ReadRequest, ReadResponse>;
   /** Adds a node (as a non-voter that is promoted once caught up). Needs the cluster secret. */
@@ -1950,6 +2456,21 @@ export interface RaftNodeServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RecordOrdersResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * RecordOrders calls multiplexed on one long-lived stream: each request carries a call id,
+   * its answer carries the same id (answers come in commit order, not request order) and
+   * either the RecordOrdersResponse or the status the unary call would have ended with.
+   * One HTTP/2 stream per client instead of one per call: the unary call's per-call cost
+   * (stream, headers, trailers, deadline timer) is most of a small batch's CPU (ADR 0091).
+   */
+  recordOrdersStream(): ClientDuplexStream<RecordOrdersStreamRequest, RecordOrdersStreamResponse>;
+  recordOrdersStream(
+    options: Partial<CallOptions>,
+  ): ClientDuplexStream<RecordOrdersStreamRequest, RecordOrdersStreamResponse>;
+  recordOrdersStream(
+    metadata: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientDuplexStream<RecordOrdersStreamRequest, RecordOrdersStreamResponse>;
   /** Linearizable lookup of an order's recorded outcome. */
   read(request: ReadRequest, callback: (error: ServiceError | null, response: ReadResponse) => void): ClientUnaryCall;
   read(
@@ -2057,6 +2578,10 @@ function longToNumber(int64: { toString(): string }): number {
     throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
   }
   return num;
+}
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
 }
 
 function isSet(value: any): boolean {
