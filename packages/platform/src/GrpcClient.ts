@@ -1,5 +1,5 @@
 // A gRPC client as a scoped resource: every method of a ts-proto service definition becomes
-// an Effect (or Stream). Every call carries a deadline (GRPC_DEADLINE_MS unless overridden),
+// an Effect (or a Stream; a bidirectional one a DuplexCall). Every call carries a deadline (GRPC_DEADLINE_MS unless overridden),
 // interrupting the Effect cancels the call, the current span travels as `traceparent`, and
 // a non-OK status becomes a typed GrpcCallError with its code and details.
 import * as grpc from "@grpc/grpc-js"
@@ -61,7 +61,28 @@ export type MethodFor<M> = M extends { readonly requestStream: false; readonly r
       requests: Stream.Stream<RequestOf<M>, E>,
       options?: CallOptions
     ) => Effect.Effect<ResponseOf<M>, GrpcCallError | E>
+  : M extends { readonly requestStream: true; readonly responseStream: true } ? (
+      onMessage: (message: ResponseOf<M>) => void,
+      options?: CallOptions
+    ) => Effect.Effect<DuplexCall<RequestOf<M>>, never, Scope.Scope>
   : never
+
+/**
+ * An open bidi-streaming call (closed with the scope it was opened in, cancelling it if it is
+ * still open). Responses go to the `onMessage` given when it was opened, synchronously as
+ * they arrive: the shape for unary calls multiplexed on one stream (GrpcService.multiplexed),
+ * where a Stream per message costs more than the unary call it replaces.
+ */
+export interface DuplexCall<Req> {
+  /** Sends a message; grpc-js buffers it when the stream's window is full. */
+  readonly write: (message: Req) => void
+  /** Half-closes: the server ends the call once it has answered. */
+  readonly end: Effect.Effect<void>
+  /** Cancels the call (its `done` fails with CANCELLED); harmless once it ended. */
+  readonly cancel: () => void
+  /** Completes when the call ends: with OK, or failing with its status. */
+  readonly done: Effect.Effect<void, GrpcCallError>
+}
 
 export type Client<D> = { readonly [K in keyof D]: MethodFor<D[K]> }
 
@@ -243,10 +264,43 @@ export const make = <D extends grpc.ServiceDefinition>(
           )
         })).pipe(observe(method.path), span(method.path))
 
+    const duplex =
+      (method: grpc.MethodDefinition<unknown, unknown>) =>
+      (onMessage: (message: unknown) => void, call?: CallOptions) =>
+        Effect.gen(function*() {
+          const metadata = yield* metadataFor(call)
+          const done = yield* Deferred.make<void, GrpcCallError>()
+          const pending = yield* Effect.acquireRelease(
+            Effect.sync(() => {
+              const pending = client.makeBidiStreamRequest(
+                method.path,
+                method.requestSerialize,
+                method.responseDeserialize,
+                metadata,
+                callOptions(call)
+              )
+              pending.on("data", onMessage)
+              pending.on("error", (error) => Deferred.unsafeDone(done, Exit.fail(toCallError(method.path, error))))
+              pending.on("status", (status: grpc.StatusObject) => {
+                if (status.code === grpc.status.OK) Deferred.unsafeDone(done, Exit.void)
+              })
+              return pending
+            }),
+            // harmless after the call ended
+            (pending) => Effect.sync(() => pending.cancel())
+          )
+          return {
+            write: (message) => void pending.write(message),
+            end: Effect.sync(() => pending.end()),
+            cancel: () => pending.cancel(),
+            done: Deferred.await(done)
+          } satisfies DuplexCall<unknown>
+        })
+
     const methods: Record<string, unknown> = {}
     for (const [key, method] of Object.entries(definition)) {
       methods[key] = method.requestStream
-        ? method.responseStream ? unsupported(method.path) : clientStream(method)
+        ? method.responseStream ? duplex(method) : clientStream(method)
         : method.responseStream
         ? serverStream(method)
         : unary(method)
@@ -270,5 +324,3 @@ export const layer = <Id, D extends grpc.ServiceDefinition, E = never, R = never
       (resolved) => make(definition, resolved)
     )
   )
-
-const unsupported = (path: string) => () => Effect.dieMessage(`bidirectional streaming (${path}) is not bridged`)

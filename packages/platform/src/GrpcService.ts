@@ -37,10 +37,27 @@ export interface ClientStreamHandler<Req, Res> {
   ) => Effect.Effect<Res, GrpcStatusError>
 }
 
+/**
+ * A bidi-streaming method used as unary calls multiplexed on one stream: each request
+ * message is handled on a fiber of its own, as a unary call would be, and answered with one
+ * response message when it completes (in completion order, so the messages must carry
+ * their own correlation id). A handler failure ends the whole stream with its status: use
+ * it for a stream that cannot go on (a request without an id), and answer a failed call
+ * inside its response message. The stream ends (status OK) once the client half-closed
+ * and every call is answered; a draining server stops reading and ends it the same way.
+ */
+export interface MultiplexedHandler<Req, Res> {
+  readonly _tag: "Multiplexed"
+  readonly handle: (request: Req, call: CallContext) => Effect.Effect<Res, GrpcStatusError>
+  /** Calls of one stream handled at once; the stream is not read while this many are running. */
+  readonly maxInFlight: number
+}
+
 export type AnyHandler =
   | UnaryHandler<never, unknown>
   | ServerStreamHandler<never, unknown>
   | ClientStreamHandler<never, unknown>
+  | MultiplexedHandler<never, unknown>
 
 /** One call = one fiber, interrupted when the client cancels or the deadline passes. */
 export const unary = <Req, Res>(
@@ -58,16 +75,24 @@ export const clientStream = <Req, Res>(
   handle: (requests: Stream.Stream<Req, GrpcStatusError>, call: CallContext) => Effect.Effect<Res, GrpcStatusError>
 ): ClientStreamHandler<Req, Res> => ({ _tag: "ClientStream", handle })
 
+/** See {@link MultiplexedHandler}. */
+export const multiplexed = <Req, Res>(
+  handle: (request: Req, call: CallContext) => Effect.Effect<Res, GrpcStatusError>,
+  options: { readonly maxInFlight?: number } = {}
+): MultiplexedHandler<Req, Res> => ({ _tag: "Multiplexed", handle, maxInFlight: options.maxInFlight ?? 1024 })
+
 type RequestOf<M> = M extends { readonly requestDeserialize: (value: Buffer) => infer Req } ? Req : never
 type ResponseOf<M> = M extends { readonly responseSerialize: (value: infer Res) => Buffer } ? Res : never
 
-/** The handler a method of a ts-proto service definition needs (bidi streaming is not bridged). */
+/** The handler a method of a ts-proto service definition needs. */
 export type HandlerFor<M> = M extends { readonly requestStream: false; readonly responseStream: false }
   ? UnaryHandler<RequestOf<M>, ResponseOf<M>>
   : M extends { readonly requestStream: false; readonly responseStream: true }
     ? ServerStreamHandler<RequestOf<M>, ResponseOf<M>>
   : M extends { readonly requestStream: true; readonly responseStream: false }
     ? ClientStreamHandler<RequestOf<M>, ResponseOf<M>>
+  : M extends { readonly requestStream: true; readonly responseStream: true }
+    ? MultiplexedHandler<RequestOf<M>, ResponseOf<M>>
   : never
 
 export type Handlers<D> = { readonly [K in keyof D]: HandlerFor<D[K]> }

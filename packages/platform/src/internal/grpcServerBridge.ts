@@ -112,6 +112,74 @@ const runCall = <A>(
   })
 }
 
+/**
+ * A multiplexed stream (GrpcService.MultiplexedHandler): one fiber per request message,
+ * its response written when it completes. Plain listeners rather than a Stream per call:
+ * each message should cost what the unary bridge costs per call, minus grpc-js's call setup
+ * (a Stream.mapEffect per message cost the raft-node's leader more than unary calls did).
+ */
+const multiplex = (
+  method: string,
+  handler: Extract<AnyHandler, { _tag: "Multiplexed" }>,
+  runtime: BridgeRuntime,
+  call: grpc.ServerDuplexStream<unknown, unknown>
+) => {
+  // headers at once, as for a client stream: the client's writes are released sooner
+  call.sendMetadata(new grpc.Metadata())
+  const context = contextOf(method, call)
+  const running = new Set<Fiber.RuntimeFiber<unknown, GrpcStatus.GrpcStatusError>>()
+  let inputEnded = false
+  let finished = false
+  // set once the watcher below is running (it may run `finish` itself)
+  const drain: { watcher?: Fiber.RuntimeFiber<void> } = {}
+  /** Ends the call: OK (`status` undefined), a status, or nothing to send (cancelled). */
+  const finish = (status: grpc.StatusObject | undefined | "cancelled") => {
+    if (finished) return
+    finished = true
+    call.off("data", onData)
+    drain.watcher?.unsafeInterruptAsFork(drain.watcher.id())
+    for (const fiber of running) fiber.unsafeInterruptAsFork(fiber.id())
+    if (status === undefined) call.end()
+    else if (status !== "cancelled") call.emit("error", status)
+  }
+  const onData = (message: unknown) => {
+    const fiber = runtime.run(
+      handler.handle(message as never, context).pipe(
+        Effect.onExit((exit) => Metric.update(handled(method, GrpcStatus.codeName(codeOf(exit))), 1))
+      )
+    )
+    running.add(fiber)
+    if (running.size >= handler.maxInFlight) call.pause()
+    fiber.addObserver((exit) => {
+      running.delete(fiber)
+      if (finished) return
+      if (Exit.isFailure(exit)) {
+        if (!Cause.isInterruptedOnly(exit.cause) && Option.isNone(Cause.failureOption(exit.cause))) {
+          runtime.run(Effect.logError("gRPC handler defect", exit.cause).pipe(Effect.annotateLogs({ method })))
+        }
+        return finish(statusOf(exit.cause))
+      }
+      call.write(exit.value)
+      if (inputEnded) {
+        if (running.size === 0) finish(undefined)
+      } else if (call.isPaused() && running.size < handler.maxInFlight) call.resume()
+    })
+  }
+  const endInput = () => {
+    if (inputEnded) return
+    inputEnded = true
+    call.pause()
+    if (running.size === 0) finish(undefined)
+  }
+  call.on("data", onData)
+  call.once("end", endInput)
+  // a cancelled call still emits its CANCELLED error: without a listener Node would throw it
+  call.on("error", () => {})
+  call.once("cancelled", () => finish("cancelled"))
+  // draining: answer what was taken, then end the stream, without waiting for the client
+  drain.watcher = runtime.run(Effect.andThen(Deferred.await(runtime.closing), Effect.sync(endInput)))
+}
+
 const unimplemented = (method: string) => (_call: unknown, callback?: grpc.sendUnaryData<unknown>) => {
   const status = { code: grpc.status.UNIMPLEMENTED, details: `${method} is not implemented` }
   if (callback !== undefined) callback(status)
@@ -157,6 +225,8 @@ const handlerFor = (method: string, handler: AnyHandler, runtime: BridgeRuntime)
           (exit) => Exit.isSuccess(exit) ? callback(null, exit.value) : callback(statusOf(exit.cause))
         )
       }
+    case "Multiplexed":
+      return (call: grpc.ServerDuplexStream<unknown, unknown>) => multiplex(method, handler, runtime, call)
   }
 }
 
