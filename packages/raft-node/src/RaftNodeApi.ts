@@ -5,8 +5,10 @@
 // directory (never from a port table). Every failure is a gRPC status:
 // INVALID_ARGUMENT naming the field, PERMISSION_DENIED for a wrong cluster secret,
 // UNAVAILABLE for everything a client should retry (same order id: first writer wins).
-import { OrderRecord, OrderRegistry, RegistryBytes } from "@trading/domain"
-import { GrpcService, GrpcStatus } from "@trading/platform"
+// RecordOrdersStream serves RecordOrders calls multiplexed on one stream (ADR 0091), each
+// failure answered inside its envelope with the same status and trailers.
+import { OrderRecord, OrderRegistry, RecordStreamBytes, RegistryBytes } from "@trading/domain"
+import { GrpcService, GrpcStatus, Traceparent } from "@trading/platform"
 import type { GrpcCallError } from "@trading/platform/GrpcClient"
 import type { CallContext } from "@trading/platform/GrpcService"
 import {
@@ -28,6 +30,11 @@ export const FORWARDED = "raft-forwarded"
 export const LEADER_ADDR = "leader-grpc-addr"
 export const LEADER_ID = "leader-id"
 const MAX_BATCH = 4096
+/**
+ * Calls of one RecordOrdersStream handled at once; further requests wait in the stream (and
+ * its HTTP/2 flow control), as further unary calls would wait for a stream slot.
+ */
+const MAX_STREAM_CALLS = 1024
 
 type Client = Effect.Effect.Success<ReturnType<RegistryNodeApi["clientFor"]>>
 
@@ -165,6 +172,56 @@ export const handlers = Effect.gen(function*() {
           : GrpcStatus.failedPrecondition(`membership change of ${e.node} rejected: ${e.reason}`))
     )
 
+  const recordOrders = (request: Uint8Array, call: CallContext) =>
+    onLeader(
+      call,
+      Effect.gen(function*() {
+        // the fast path: every record valid and encoded as the registry reads it
+        const fast = RegistryBytes.validRecordCount(request)
+        const [bytes, count] = fast !== undefined ? [request, fast] : yield* canonicalRequest(request)
+        if (count > MAX_BATCH) {
+          return yield* GrpcStatus.invalidArgument(`records: at most ${MAX_BATCH} per call, got ${count}`)
+        }
+        if (count === 0) return new Uint8Array()
+        return yield* writeErrors(node.recordBytes(bytes, count))
+      }),
+      (client) => client.recordOrders(request, forwardOptions)
+    )
+
+  /**
+   * One call of a RecordOrdersStream: the unary call's work, answered in the envelope with
+   * the call's id, a failure as the status (and trailers) the unary call would have ended
+   * with. Each call is a trace of its own, continuing the caller's traceparent.
+   */
+  const streamCall = (envelope: Uint8Array, call: CallContext) =>
+    Effect.gen(function*() {
+      const decoded = RecordStreamBytes.decodeRequest(envelope)
+      // without a call id there is nobody to answer: the stream itself is refused
+      if (Either.isLeft(decoded)) return yield* GrpcStatus.invalidArgument(decoded.left.message)
+      const { callId, request, traceparent } = decoded.right
+      const answered = (code: GrpcStatus.Code) =>
+        Effect.annotateCurrentSpan("rpc.grpc.status_code", GrpcStatus.codeName(code))
+      return yield* recordOrders(request, call).pipe(
+        Effect.matchEffect({
+          onSuccess: (response) =>
+            Effect.as(answered(GrpcStatus.Code.OK), RecordStreamBytes.encodeResponse(callId, response)),
+          onFailure: (e) =>
+            Effect.as(
+              answered(e.code),
+              RecordStreamBytes.encodeFailure(callId, { code: e.code, details: e.details, metadata: { ...e.metadata } })
+            )
+        }),
+        // named and annotated like a unary call's server span: one trace per call
+        Effect.withSpan(`grpc.server ${call.method}`, {
+          kind: "server",
+          root: traceparent === "",
+          captureStackTrace: false,
+          attributes: { "rpc.system": "grpc", "rpc.method": call.method, "rpc.call_id": callId }
+        }),
+        Traceparent.withRemoteParent(traceparent === "" ? undefined : traceparent)
+      )
+    })
+
   return {
     apply: GrpcService.unary((request: ApplyRequest, call: CallContext) =>
       onLeader(
@@ -178,22 +235,8 @@ export const handlers = Effect.gen(function*() {
         (client) => client.apply(request, forwardOptions)
       )
     ),
-    recordOrders: GrpcService.unary((request: Uint8Array, call: CallContext) =>
-      onLeader(
-        call,
-        Effect.gen(function*() {
-          // the fast path: every record valid and encoded as the registry reads it
-          const fast = RegistryBytes.validRecordCount(request)
-          const [bytes, count] = fast !== undefined ? [request, fast] : yield* canonicalRequest(request)
-          if (count > MAX_BATCH) {
-            return yield* GrpcStatus.invalidArgument(`records: at most ${MAX_BATCH} per call, got ${count}`)
-          }
-          if (count === 0) return new Uint8Array()
-          return yield* writeErrors(node.recordBytes(bytes, count))
-        }),
-        (client) => client.recordOrders(request, forwardOptions)
-      )
-    ),
+    recordOrders: GrpcService.unary(recordOrders),
+    recordOrdersStream: GrpcService.multiplexed(streamCall, { maxInFlight: MAX_STREAM_CALLS }),
     read: GrpcService.unary((request: ReadRequest, call: CallContext) =>
       onLeader(
         call,

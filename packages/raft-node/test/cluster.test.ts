@@ -5,7 +5,7 @@
 // and run in order (each leaves it with three healthy voters) to keep the file fast.
 import { OrderRecord } from "@trading/domain"
 import { GrpcClient } from "@trading/platform"
-import { RaftNodeServiceService } from "@trading/proto/gen/trading/v1/raft_node"
+import { RaftNodeServiceService, type RecordOrdersStreamResponse } from "@trading/proto/gen/trading/v1/raft_node"
 import { RaftClient } from "@trading/raft/client/index"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -177,6 +177,39 @@ describe("raft-node cluster (real processes)", () => {
     for (const node of nodes.values()) {
       expect(await node.metrics()).toMatch(/^raft_storage_fsync_seconds_count [1-9]\d*$/m)
     }
+  })
+
+  it("RecordOrdersStream: calls through a follower answered by id, a bad record answered INVALID_ARGUMENT in its envelope", async () => {
+    const leader = await leaderId(["n1", "n2", "n3"])
+    const followerId = ["n1", "n2", "n3"].find((id) => id !== leader)!
+    const follower = await admin(specs.get(followerId)!)
+    const good = order("stream")
+    const answers: Array<RecordOrdersStreamResponse> = []
+    const ended = await run(Effect.gen(function*() {
+      const call = yield* follower.recordOrdersStream((answer) => answers.push(answer), { deadline: "10 seconds" })
+      call.write({ callId: 7, request: { records: [OrderRecord.toProto(good)] }, traceparent: "" })
+      call.write({
+        callId: 8,
+        request: { records: [{ ...OrderRecord.toProto(order("stream-bad")), orderId: "" }] },
+        traceparent: ""
+      })
+      yield* call.end
+      return yield* Effect.exit(call.done)
+    }))
+    // both calls answered, then the stream ended OK: one refused call does not end it
+    expect(Exit.isSuccess(ended)).toBe(true)
+    const byId = new Map(answers.map((a) => [a.callId, a.result]))
+    expect(answers.length).toBe(2)
+    const ok = byId.get(7)
+    expect(ok?.$case === "response" && ok.value.outcomes.map((o) => [o.record?.orderId, o.created])).toEqual([
+      [good.orderId, true]
+    ])
+    const refused = byId.get(8)
+    expect(refused?.$case === "error" && refused.value.code).toBe(3)
+    expect(refused?.$case === "error" && refused.value.details).toContain("records[0].order_id")
+    // the follower forwarded the good call: the leader answers it as recorded
+    const stored = await run(client.recordBatch([{ ...good, eventId: "evt-other" }]))
+    expect(stored[0]).toMatchObject({ created: false, record: { eventId: good.eventId } })
   })
 
   it("kill -9 of the leader: a new leader, nothing acknowledged lost, duplicates keep their outcome, the node catches up by snapshot", async () => {

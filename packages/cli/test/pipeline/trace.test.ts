@@ -98,8 +98,8 @@ describe("console tracing across processes (real processes, real Kafka)", () => 
 
       // the raft record: the executor's batch trace names the order and links the command's
       // trace; its registry.record span names the registry call that carried it (merged with
-      // other partitions' batches, ADR 0088), and a raft node printed that call's RecordOrders
-      // in the call's trace
+      // other partitions' batches, ADR 0088), and a raft node printed that call (a message of
+      // the client's RecordOrdersStream, ADR 0091) in the call's trace
       const found = await eventually(
         "executor batch tree, its registry call and the call on a raft node",
         () => {
@@ -129,7 +129,7 @@ describe("console tracing across processes (real processes, real Kafka)", () => 
       const handled = spansNamed(found.batch, "bus.handleBatch")[0]!
       expect(spanAttributeList(handled, "links").map((l) => l.split("-")[0])).toContain(traceId)
       expect(found.served.service).toMatch(/raft-node/)
-      expect(found.served.spans[0]).toMatch(/^grpc\.server \S*RecordOrders \[server\]/)
+      expect(found.served.spans[0]).toMatch(/^grpc\.server \S*RecordOrdersStream \[server\]/)
       expect(spanAttribute(spansNamed(found.served, "registry.record")[0]!, "orders.count")).toBe(
         spanAttribute(spansNamed(found.call, "registry.call")[0]!, "records")
       )

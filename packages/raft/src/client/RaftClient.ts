@@ -12,19 +12,28 @@
  * - Deadlines: every operation has an overall deadline (default 10 s); each attempt gets
  *   at most the time that is left.
  * - Channels: one grpc-js channel per address, created under a lock, shared by concurrent
- *   calls (each call is its own HTTP/2 stream) and closed only when the client's scope
- *   closes, so no fiber ever sends on a channel another fiber is closing.
+ *   calls and closed only when the client's scope closes, so no fiber ever sends on a
+ *   channel another fiber is closing.
+ * - Batches travel on one RecordOrdersStream per address (ADR 0091): each call is a message
+ *   with a call id, answered on the same stream, so a call costs no HTTP/2 stream, headers
+ *   or trailers of its own. The stream's failure or end fails the calls it carried as
+ *   UNAVAILABLE (retried like any other ambiguous failure) and the next call opens a new
+ *   one. A node that does not serve the stream (UNIMPLEMENTED) gets unary RecordOrders.
  */
 import * as grpc from "@grpc/grpc-js"
-import { OrderRecord, RegistryBytes } from "@trading/domain"
+import { OrderRecord, RecordStreamBytes, RegistryBytes } from "@trading/domain"
 import * as GrpcClient from "@trading/platform/GrpcClient"
 import type { TlsPaths } from "@trading/platform/ServerConfig"
+import * as Traceparent from "@trading/platform/Traceparent"
 import { RaftNodeServiceService } from "@trading/proto/gen/trading/v1/raft_node"
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as Ref from "effect/Ref"
@@ -119,10 +128,28 @@ const view = (value: Buffer): Uint8Array => new Uint8Array(value.buffer, value.b
  */
 const RaftNodeClientService = {
   ...RaftNodeServiceService,
-  recordOrders: { ...RaftNodeServiceService.recordOrders, requestSerialize: bytes, responseDeserialize: view }
+  recordOrders: { ...RaftNodeServiceService.recordOrders, requestSerialize: bytes, responseDeserialize: view },
+  // envelopes written and read by RecordStreamBytes
+  recordOrdersStream: {
+    ...RaftNodeServiceService.recordOrdersStream,
+    requestSerialize: bytes,
+    responseDeserialize: view
+  }
 } as const
 
 type Client = GrpcClient.Client<typeof RaftNodeClientService>
+
+const streamMethod = RaftNodeServiceService.recordOrdersStream.path
+
+/** One RecordOrdersStream and the calls waiting for an answer on it, by call id. */
+interface Session {
+  readonly call: GrpcClient.DuplexCall<Uint8Array>
+  readonly waiting: Map<number, (answer: Exit.Exit<Uint8Array, GrpcClient.GrpcCallError>) => void>
+  closed: boolean
+}
+
+const streamError = (code: grpc.status, details: string, metadata: Readonly<Record<string, string>> = {}) =>
+  new GrpcClient.GrpcCallError({ method: streamMethod, code, details, metadata })
 
 /** The most records a raft-node accepts in one RecordOrders call; larger batches are split. */
 export const maxRecordsPerCall = 4096
@@ -137,9 +164,15 @@ export const make = (options: RaftClientOptions): Effect.Effect<RaftClient, neve
     const lock = yield* Effect.makeSemaphore(1)
     const target = yield* Ref.make<string | undefined>(undefined)
     let nextSeed = 0
+    const sessions = new Map<string, Session>()
+    /** Addresses that answered the stream with UNIMPLEMENTED: unary RecordOrders there. */
+    const unaryOnly = new Set<string>()
+    let lastCallId = 0
 
-    const clientFor = (address: string) =>
-      lock.withPermits(1)(Effect.gen(function*() {
+    const clientFor = (address: string) => {
+      const known = clients.get(address)
+      // the lock only for a new channel: created once, never replaced
+      return known !== undefined ? Effect.succeed(known) : lock.withPermits(1)(Effect.gen(function*() {
         const known = clients.get(address)
         if (known !== undefined) return known
         const client = yield* GrpcClient.make(RaftNodeClientService, {
@@ -150,6 +183,109 @@ export const make = (options: RaftClientOptions): Effect.Effect<RaftClient, neve
         clients.set(address, client)
         return client
       }))
+    }
+
+    /**
+     * The stream ended or failed: its waiting calls fail with `error` (retryably, unless the
+     * client is closing) and the next call opens a new stream.
+     */
+    const closeSession = (address: string, session: Session, error: GrpcClient.GrpcCallError) => {
+      if (session.closed) return
+      session.closed = true
+      if (sessions.get(address) === session) sessions.delete(address)
+      const failed = Exit.fail(error)
+      for (const resume of session.waiting.values()) resume(failed)
+      session.waiting.clear()
+      session.call.cancel()
+    }
+
+    /** Routes one answer to its call; anything but an envelope ends the stream. */
+    const deliver = (address: string, session: Session, envelope: Uint8Array) => {
+      const answer = RecordStreamBytes.decodeAnswer(envelope)
+      if (Either.isLeft(answer)) {
+        return closeSession(address, session, streamError(grpc.status.INTERNAL, answer.left.message))
+      }
+      const resume = session.waiting.get(answer.right.callId)
+      // an answer nobody waits for: its call timed out or was interrupted
+      if (resume === undefined) return
+      session.waiting.delete(answer.right.callId)
+      const a = answer.right
+      resume(
+        a._tag === "Response"
+          ? Exit.succeed(a.response)
+          : Exit.fail(streamError(a.status.code, a.status.details, a.status.metadata))
+      )
+    }
+
+    const endedWith = (address: string, exit: Exit.Exit<void, GrpcClient.GrpcCallError>) => {
+      if (Exit.isSuccess(exit)) return streamError(grpc.status.UNAVAILABLE, "the server ended the stream")
+      const failure = Option.getOrUndefined(Cause.failureOption(exit.cause))
+      if (failure?.code === grpc.status.UNIMPLEMENTED) {
+        unaryOnly.add(address)
+        return streamError(grpc.status.UNAVAILABLE, "RecordOrdersStream is not served there; retrying unary")
+      }
+      return failure ?? streamError(grpc.status.CANCELLED, "the client is closing")
+    }
+
+    /** The address's stream, opened under the lock on first use (and after it ended). */
+    const openSession = (address: string, client: Client) =>
+      lock.withPermits(1)(Effect.gen(function*() {
+        const known = sessions.get(address)
+        if (known !== undefined) return known
+        const sessionScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
+        // the session exists only once the call does; answers cannot arrive before it is set
+        const opening: { session?: Session } = {}
+        const call = yield* client.recordOrdersStream(
+          (envelope) => deliver(address, opening.session!, envelope),
+          { deadline: Duration.infinity }
+        ).pipe(Scope.extend(sessionScope))
+        const opened: Session = { call, waiting: new Map(), closed: false }
+        opening.session = opened
+        sessions.set(address, opened)
+        yield* call.done.pipe(
+          Effect.exit,
+          Effect.flatMap((exit) => Effect.sync(() => closeSession(address, opened, endedWith(address, exit)))),
+          Effect.ensuring(Scope.close(sessionScope, Exit.void)),
+          Effect.forkIn(scope)
+        )
+        return opened
+      }))
+
+    const sessionFor = (address: string, client: Client) =>
+      Effect.suspend(() => {
+        const known = sessions.get(address)
+        return known !== undefined ? Effect.succeed(known) : openSession(address, client)
+      })
+
+    /** One RecordOrders call as a message of the address's stream. */
+    const streamed = (client: Client, address: string, request: Uint8Array, timeoutMs: number) =>
+      Effect.gen(function*() {
+        const session = yield* sessionFor(address, client)
+        const traceparent = Option.getOrElse(yield* Traceparent.current, () => "")
+        return yield* Effect.async<Uint8Array, GrpcClient.GrpcCallError>((resume) => {
+          if (session.closed) {
+            resume(Exit.fail(streamError(grpc.status.UNAVAILABLE, "the stream closed")))
+            return
+          }
+          // unique among the calls in flight (wraps at 2^32)
+          const callId = lastCallId = (lastCallId + 1) >>> 0
+          // the attempt's deadline on the wall clock, as a unary call's grpc-js deadline is
+          // (a timer here rather than Effect.timeout, which races two fibers per call)
+          const timer = setTimeout(() => {
+            session.waiting.delete(callId)
+            resume(Exit.fail(streamError(grpc.status.DEADLINE_EXCEEDED, `no answer within ${timeoutMs} ms`)))
+          }, timeoutMs)
+          session.waiting.set(callId, (answer) => {
+            clearTimeout(timer)
+            resume(answer)
+          })
+          session.call.write(RecordStreamBytes.encodeRequest(callId, request, traceparent))
+          return Effect.sync(() => {
+            clearTimeout(timer)
+            session.waiting.delete(callId)
+          })
+        })
+      })
 
     /** Where to send: the known leader, else whatever a seed says leads, else the seed itself (it forwards). */
     const resolveTarget = (leftMs: number) =>
@@ -167,7 +303,7 @@ export const make = (options: RaftClientOptions): Effect.Effect<RaftClient, neve
 
     const run = <A>(
       op: string,
-      attempt: (client: Client, timeoutMs: number) => Effect.Effect<A, GrpcClient.GrpcCallError>
+      attempt: (client: Client, timeoutMs: number, address: string) => Effect.Effect<A, GrpcClient.GrpcCallError>
     ): Effect.Effect<A, RaftClientError> =>
       Effect.gen(function*() {
         const end = (yield* Clock.currentTimeMillis) + Duration.toMillis(deadline)
@@ -181,7 +317,7 @@ export const make = (options: RaftClientOptions): Effect.Effect<RaftClient, neve
           const result = yield* Effect.either(
             Effect.flatMap(
               clientFor(address),
-              (client) => attempt(client, Math.min(Duration.toMillis(attemptTimeout), left))
+              (client) => attempt(client, Math.min(Duration.toMillis(attemptTimeout), left), address)
             )
           )
           if (Either.isRight(result)) return result.right
@@ -211,7 +347,13 @@ export const make = (options: RaftClientOptions): Effect.Effect<RaftClient, neve
 
     const recordChunk = (records: ReadonlyArray<OrderRecord.OrderRecord>) => {
       const request = RegistryBytes.encodeRequest(records)
-      return run("recordBatch", (c, timeoutMs) => c.recordOrders(request, { deadline: timeoutMs })).pipe(
+      return run(
+        "recordBatch",
+        (c, timeoutMs, address) =>
+          unaryOnly.has(address)
+            ? c.recordOrders(request, { deadline: timeoutMs })
+            : streamed(c, address, request, timeoutMs)
+      ).pipe(
         Effect.flatMap((reply) => {
           // the records stored by this call come back as the objects proposed, not copies
           const decoded = RegistryBytes.decodeResponse(reply, records)
