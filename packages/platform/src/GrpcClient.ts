@@ -1,7 +1,8 @@
 // A gRPC client as a scoped resource: every method of a ts-proto service definition becomes
-// an Effect (or a Stream; a bidirectional one a DuplexCall). Every call carries a deadline (GRPC_DEADLINE_MS unless overridden),
-// interrupting the Effect cancels the call, the current span travels as `traceparent`, and
-// a non-OK status becomes a typed GrpcCallError with its code and details.
+// an Effect (or a Stream; a bidirectional one a DuplexCall). Every call carries a deadline
+// (GRPC_DEADLINE_MS unless overridden), interrupting the Effect cancels the call, the
+// current span travels as `traceparent`, and a non-OK status becomes a typed GrpcCallError
+// with its code and details.
 import * as grpc from "@grpc/grpc-js"
 import * as Cause from "effect/Cause"
 import type * as Context from "effect/Context"
