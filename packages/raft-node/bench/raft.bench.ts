@@ -1,7 +1,7 @@
 // pnpm bench:raft: three raft-node processes on loopback and concurrent clients in this
 // process recording unique orders through the client library.
 //
-// 1. peak throughput (closed loop, fixed concurrency) for single Apply calls and for
+// 1. peak throughput (closed loop, fixed concurrency) for single orders (`record`) and for
 //    RecordOrders batches;
 // 2. commit latency p50/p99 at 50% of the batched peak, or at BENCH_OPEN_RATE orders/s
 //    (open loop at a fixed rate, after 2 s of the same open loop as warm-up), at 25% of the
@@ -262,9 +262,9 @@ const main = Effect.gen(function*() {
 
   const rows: Array<[string, string, string]> = [
     [
-      "throughput, Apply (1 order/call, 64 callers)",
+      "throughput, single orders (record, 1 order/call, 64 callers)",
       `${Math.round(single.rate)} orders/s`,
-      "(no target: one gRPC call per order)"
+      "(no target: one call per order)"
     ],
     [
       `throughput, RecordOrders (${BATCH}/call, 32 callers)`,

@@ -340,15 +340,10 @@ export const make = (options: RaftClientOptions): Effect.Effect<RaftClient, neve
         }
       }).pipe(Effect.withSpan(`raft.client ${op}`, { captureStackTrace: false }))
 
-    const outcome = (message: Parameters<typeof OrderRecord.outcomeFromProto>[0]) =>
-      Either.getOrElse(OrderRecord.outcomeFromProto(message), (e) => {
-        throw new Error(`raft-node answered an invalid outcome: ${e.message}`)
-      })
-
-    const recordChunk = (records: ReadonlyArray<OrderRecord.OrderRecord>) => {
+    const recordChunk = (records: ReadonlyArray<OrderRecord.OrderRecord>, op = "recordBatch") => {
       const request = RegistryBytes.encodeRequest(records)
       return run(
-        "recordBatch",
+        op,
         (c, timeoutMs, address) =>
           unaryOnly.has(address)
             ? c.recordOrders(request, { deadline: timeoutMs })
@@ -368,13 +363,10 @@ export const make = (options: RaftClientOptions): Effect.Effect<RaftClient, neve
     }
 
     const client: RaftClient = {
+      // a batch of one rather than a unary Apply: on the stream a call costs a fraction of one
       record: (record) =>
-        run("record", (c, timeoutMs) => c.apply({ record: OrderRecord.toProto(record) }, { deadline: timeoutMs })).pipe(
-          Effect.flatMap((reply) =>
-            reply.outcome === undefined
-              ? Effect.dieMessage("raft-node answered Apply without an outcome")
-              : Effect.sync(() => outcome(reply.outcome!))
-          ),
+        recordChunk([record], "record").pipe(
+          Effect.map((outcomes) => outcomes[0]!),
           Effect.annotateLogs("orderId", record.orderId)
         ),
       recordBatch: (records) => {
@@ -386,7 +378,7 @@ export const make = (options: RaftClientOptions): Effect.Effect<RaftClient, neve
         for (let i = 0; i < records.length; i += maxRecordsPerCall) {
           chunks.push(records.slice(i, i + maxRecordsPerCall))
         }
-        return Effect.map(Effect.forEach(chunks, recordChunk), (outcomes) => outcomes.flat())
+        return Effect.map(Effect.forEach(chunks, (chunk) => recordChunk(chunk)), (outcomes) => outcomes.flat())
       },
       read: (orderId) =>
         run("read", (c, timeoutMs) => c.read({ orderId }, { deadline: timeoutMs })).pipe(
