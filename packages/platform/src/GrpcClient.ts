@@ -72,7 +72,8 @@ export type MethodFor<M> = M extends { readonly requestStream: false; readonly r
  * An open bidi-streaming call (closed with the scope it was opened in, cancelling it if it is
  * still open). Responses go to the `onMessage` given when it was opened, synchronously as
  * they arrive: the shape for unary calls multiplexed on one stream (GrpcService.multiplexed),
- * where a Stream per message costs more than the unary call it replaces.
+ * where a Stream per message costs more than the unary call it replaces. It has no span or
+ * call metrics of its own: its messages are the caller's calls, which the caller traces.
  */
 export interface DuplexCall<Req> {
   /** Sends a message; grpc-js buffers it when the stream's window is full. */
