@@ -34,8 +34,10 @@ const view = (value: Buffer): Uint8Array => new Uint8Array(value.buffer, value.b
 /**
  * A leader of one: Leader names itself, RecordOrders applies each call as one entry; with
  * `stream`, RecordOrdersStream serves the same calls (failures answered in the envelope).
+ * `streamFault`: "break-first" ends the first stream with UNAVAILABLE at its first message
+ * (nothing applied), "silent" never answers a stream message.
  */
-const fakeLeader = (options: { readonly stream: boolean }) =>
+const fakeLeader = (options: { readonly stream: boolean; readonly streamFault?: "break-first" | "silent" }) =>
   Layer.unwrapEffect(Effect.gen(function*() {
     let state = OrderRegistry.initial()
     let index = 0
@@ -55,8 +57,14 @@ const fakeLeader = (options: { readonly stream: boolean }) =>
         state = next
         return { outcomes: outcomes.map(OrderRecord.outcomeToProto) }
       })
+    let streamMessages = 0
     const streamCall = (envelope: Uint8Array) =>
       Effect.gen(function*() {
+        streamMessages++
+        if (options.streamFault === "break-first" && streamMessages === 1) {
+          return yield* GrpcStatus.unavailable("restarting")
+        }
+        if (options.streamFault === "silent") return yield* Effect.never
         const { callId, request } = yield* Either.mapLeft(
           RecordStreamBytes.decodeRequest(envelope),
           (e) => GrpcStatus.invalidArgument(e.message)
@@ -141,3 +149,29 @@ for (const stream of [true, false]) {
       }).pipe(Effect.provide(fakeLeader({ stream }))))
   })
 }
+
+describe("RaftClient.recordBatch on a RecordOrdersStream that fails", () => {
+  it.scopedLive("the stream's failure fails its calls retryably: the retry, on a new stream, records them once", () =>
+    Effect.gen(function*() {
+      const raft = yield* client
+      const outcomes = yield* raft.recordBatch([record(1), record(2)])
+      expect(outcomes.map((o) => [o.record.orderId, o.created])).toEqual([["ord-1", true], ["ord-2", true]])
+      // the first message ended its stream before anything was applied; the retry was applied once
+      expect(yield* Calls).toEqual([{ via: "stream", records: 2 }])
+    }).pipe(Effect.provide(fakeLeader({ stream: true, streamFault: "break-first" }))))
+
+  it.scopedLive("a call nobody answers times out per attempt and is retried until the operation's deadline", () =>
+    Effect.gen(function*() {
+      const { port } = yield* GrpcServer.GrpcServer
+      const raft = yield* RaftClient.make({
+        seeds: [`127.0.0.1:${port}`],
+        tls: "insecure",
+        attemptTimeout: "200 millis",
+        deadline: "1 second"
+      })
+      const error = yield* Effect.flip(raft.recordBatch([record(1)]))
+      expect(error._tag).toBe("RaftUnavailable")
+      expect(error._tag === "RaftUnavailable" && error.attempts).toBeGreaterThanOrEqual(3)
+      expect(error.message).toContain("DEADLINE_EXCEEDED")
+    }).pipe(Effect.provide(fakeLeader({ stream: true, streamFault: "silent" }))))
+})
