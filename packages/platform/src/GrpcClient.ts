@@ -82,6 +82,8 @@ export interface DuplexCall<Req> {
   readonly end: Effect.Effect<void>
   /** Cancels the call (its `done` fails with CANCELLED); harmless once it ended. */
   readonly cancel: () => void
+  /** False once the call ended or was cancelled: a write then goes nowhere. */
+  readonly isOpen: () => boolean
   /** Completes when the call ends: with OK, or failing with its status. */
   readonly done: Effect.Effect<void, GrpcCallError>
 }
@@ -272,6 +274,7 @@ export const make = <D extends grpc.ServiceDefinition>(
         Effect.gen(function*() {
           const metadata = yield* metadataFor(call)
           const done = yield* Deferred.make<void, GrpcCallError>()
+          let open = true
           const pending = yield* Effect.acquireRelease(
             Effect.sync(() => {
               const pending = client.makeBidiStreamRequest(
@@ -282,8 +285,12 @@ export const make = <D extends grpc.ServiceDefinition>(
                 callOptions(call)
               )
               pending.on("data", onMessage)
-              pending.on("error", (error) => Deferred.unsafeDone(done, Exit.fail(toCallError(method.path, error))))
+              pending.on("error", (error) => {
+                open = false
+                Deferred.unsafeDone(done, Exit.fail(toCallError(method.path, error)))
+              })
               pending.on("status", (status: grpc.StatusObject) => {
+                open = false
                 if (status.code === grpc.status.OK) Deferred.unsafeDone(done, Exit.void)
               })
               return pending
@@ -294,7 +301,11 @@ export const make = <D extends grpc.ServiceDefinition>(
           return {
             write: (message) => void pending.write(message),
             end: Effect.sync(() => pending.end()),
-            cancel: () => pending.cancel(),
+            cancel: () => {
+              open = false
+              pending.cancel()
+            },
+            isOpen: () => open,
             done: Deferred.await(done)
           } satisfies DuplexCall<unknown>
         })

@@ -263,7 +263,8 @@ export const make = (options: RaftClientOptions): Effect.Effect<RaftClient, neve
         const session = yield* sessionFor(address, client)
         const traceparent = Option.getOrElse(yield* Traceparent.current, () => "")
         return yield* Effect.async<Uint8Array, GrpcClient.GrpcCallError>((resume) => {
-          if (session.closed) {
+          // closed, or ended a moment ago and not yet seen by its watcher: never write to it
+          if (session.closed || !session.call.isOpen()) {
             resume(Exit.fail(streamError(grpc.status.UNAVAILABLE, "the stream closed")))
             return
           }
