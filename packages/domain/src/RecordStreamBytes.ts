@@ -7,7 +7,7 @@
 import { CallStatus, RecordOrdersStreamResponse } from "@trading/proto/gen/trading/v1/raft_node"
 import * as Either from "effect/Either"
 import { MalformedPayload } from "./DecodeError.js"
-import { readVarint, varintEnd, varintLength } from "./FastWire.js"
+import { readVarint, varintEnd, varintLength, writeVarint } from "./FastWire.js"
 
 const REQUEST_TYPE = "trading.v1.RecordOrdersStreamRequest"
 const RESPONSE_TYPE = "trading.v1.RecordOrdersStreamResponse"
@@ -30,16 +30,6 @@ export type StreamAnswer =
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
-
-const writeVarint = (out: Uint8Array, pos: number, value: number): number => {
-  let n = value
-  while (n >= 0x80) {
-    out[pos++] = (n & 0x7f) | 0x80
-    n = Math.floor(n / 0x80)
-  }
-  out[pos++] = n
-  return pos
-}
 
 const lenFieldLength = (body: Uint8Array) => 1 + varintLength(body.length) + body.length
 
