@@ -20,10 +20,10 @@ import {
   type ReadRequest,
   RecordOrdersRequest
 } from "@trading/proto/gen/trading/v1/raft_node"
+import { RaftNodeRawService } from "@trading/proto/RaftNodeRawService"
 import type { MembershipRejected, NodeId } from "@trading/raft"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import { RaftNodeRawService } from "./RaftNodeRawService.js"
 import { type ChangeError, type NodeStatus, RegistryNode, type RegistryNodeApi } from "./RegistryNode.js"
 
 export const FORWARDED = "raft-forwarded"

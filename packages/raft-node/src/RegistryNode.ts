@@ -14,6 +14,7 @@ import {
   RecordOrdersResponse,
   type RecordOutcome
 } from "@trading/proto/gen/trading/v1/raft_node"
+import { RaftNodeRawService } from "@trading/proto/RaftNodeRawService"
 import {
   FileStorage,
   type MembershipRejected,
@@ -39,7 +40,6 @@ import { AddressBook, type MemberAddress } from "./AddressBook.js"
 import * as GrpcTransport from "./GrpcTransport.js"
 import * as Metrics from "./RaftMetrics.js"
 import { raftNodeConfig, type RaftNodeSettings } from "./RaftNodeConfig.js"
-import { RaftNodeRawService } from "./RaftNodeRawService.js"
 import * as RegistryStateMachine from "./RegistryStateMachine.js"
 
 export type WriteError = NotLeader | ProposalDropped | OutcomeUnknown | NodeStopped

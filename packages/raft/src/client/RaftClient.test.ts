@@ -10,6 +10,7 @@ import {
   RecordOrdersRequest,
   RecordOrdersResponse
 } from "@trading/proto/gen/trading/v1/raft_node"
+import { RaftNodeRawService } from "@trading/proto/RaftNodeRawService"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -27,9 +28,6 @@ const record = (n: number, status: "EXECUTED" | "REJECTED" = "EXECUTED"): OrderR
   fillPriceMicros: status === "EXECUTED" ? 1_000 + n : 0,
   recordedAtUnixMs: T + n
 })
-
-const bytes = (value: Uint8Array): Buffer => Buffer.from(value.buffer, value.byteOffset, value.byteLength)
-const view = (value: Buffer): Uint8Array => new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
 
 /**
  * A leader of one: Leader names itself, RecordOrders applies each call as one entry; with
@@ -89,11 +87,7 @@ const fakeLeader = (options: { readonly stream: boolean; readonly streamFault?: 
       {
         leader: RaftNodeServiceService.leader,
         recordOrders: RaftNodeServiceService.recordOrders,
-        recordOrdersStream: {
-          ...RaftNodeServiceService.recordOrdersStream,
-          requestDeserialize: view,
-          responseSerialize: bytes
-        }
+        recordOrdersStream: RaftNodeRawService.recordOrdersStream
       },
       {
         leader: GrpcService.unary(() => Effect.succeed({ leaderId: "n1", leaderGrpcAddr: "", term: 1 })),

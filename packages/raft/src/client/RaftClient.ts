@@ -25,7 +25,7 @@ import { OrderRecord, RecordStreamBytes, RegistryBytes } from "@trading/domain"
 import * as GrpcClient from "@trading/platform/GrpcClient"
 import type { TlsPaths } from "@trading/platform/ServerConfig"
 import * as Traceparent from "@trading/platform/Traceparent"
-import { RaftNodeServiceService } from "@trading/proto/gen/trading/v1/raft_node"
+import { RaftNodeRawService } from "@trading/proto/RaftNodeRawService"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
@@ -117,29 +117,11 @@ const channelOptions: grpc.ChannelOptions = {
   "grpc.max_reconnect_backoff_ms": 500
 }
 
-const bytes = (value: Uint8Array): Buffer => Buffer.from(value.buffer, value.byteOffset, value.byteLength)
-const view = (value: Buffer): Uint8Array => new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
+// RecordOrders and its stream as bytes: requests written and responses read directly
+// (`RegistryBytes`, `RecordStreamBytes`) instead of ts-proto objects for hundreds of records
+type Client = GrpcClient.Client<typeof RaftNodeRawService>
 
-/**
- * The generated definition, except that RecordOrders sends and receives bytes: the client
- * writes the request and reads the response directly (`RegistryBytes.encodeRequest` and
- * `decodeResponse`) instead of building ts-proto objects for hundreds of records a call.
- * On the wire nothing changes.
- */
-const RaftNodeClientService = {
-  ...RaftNodeServiceService,
-  recordOrders: { ...RaftNodeServiceService.recordOrders, requestSerialize: bytes, responseDeserialize: view },
-  // envelopes written and read by RecordStreamBytes
-  recordOrdersStream: {
-    ...RaftNodeServiceService.recordOrdersStream,
-    requestSerialize: bytes,
-    responseDeserialize: view
-  }
-} as const
-
-type Client = GrpcClient.Client<typeof RaftNodeClientService>
-
-const streamMethod = RaftNodeServiceService.recordOrdersStream.path
+const streamMethod = RaftNodeRawService.recordOrdersStream.path
 
 /** One RecordOrdersStream and the calls waiting for an answer on it, by call id. */
 interface Session {
@@ -175,7 +157,7 @@ export const make = (options: RaftClientOptions): Effect.Effect<RaftClient, neve
       return known !== undefined ? Effect.succeed(known) : lock.withPermits(1)(Effect.gen(function*() {
         const known = clients.get(address)
         if (known !== undefined) return known
-        const client = yield* GrpcClient.make(RaftNodeClientService, {
+        const client = yield* GrpcClient.make(RaftNodeRawService, {
           address,
           tls: options.tls,
           channelOptions
@@ -263,8 +245,8 @@ export const make = (options: RaftClientOptions): Effect.Effect<RaftClient, neve
         const session = yield* sessionFor(address, client)
         const traceparent = Option.getOrElse(yield* Traceparent.current, () => "")
         return yield* Effect.async<Uint8Array, GrpcClient.GrpcCallError>((resume) => {
-          // closed, or ended a moment ago and not yet seen by its watcher: never write to it
-          if (session.closed || !session.call.isOpen()) {
+          // closed (its call cancelled), or ended a moment ago and not yet seen by its watcher
+          if (!session.call.isOpen()) {
             resume(Exit.fail(streamError(grpc.status.UNAVAILABLE, "the stream closed")))
             return
           }
