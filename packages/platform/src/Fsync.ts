@@ -12,3 +12,13 @@ export const directory = (dir: string): void => {
     fs.closeSync(fd)
   }
 }
+
+/** Fsyncs `dir` itself on libuv's thread pool, off the event loop. */
+export const directoryOffLoop = async (dir: string): Promise<void> => {
+  const handle = await fs.promises.open(dir, "r")
+  try {
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+}

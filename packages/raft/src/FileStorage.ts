@@ -1,12 +1,12 @@
 /**
  * Durable `Storage` in a directory:
- * - `log`: an append-only file of records `[u32 length][u32 crc32][payload]`, payload
- *   `[f64 index][f64 term][u8 kind][data]`. `write` appends (or truncates to a record
- *   boundary first), `sync` fsyncs it. On start every record is verified; the first short
- *   or corrupt record marks a torn tail, which is truncated away before the node runs.
+ * - `log`, `log.1`, ...: the log's segments (internal/SegmentedLog), files of checksummed
+ *   records (internal/LogRecord). `write` appends (or cuts the log at a record boundary
+ *   first), `sync` fsyncs. On start every record is verified; the first short or corrupt
+ *   record marks a torn tail, which is cut away before the node runs. Compaction starts a
+ *   new segment and deletes the ones the snapshot covers: nothing is copied.
  * - `hardstate` and `snapshot`: replaced atomically (write a temporary file, fsync, rename,
  *   fsync the directory), each with a crc32 so a damaged file is an error, not garbage.
- * Compaction rewrites the log without the covered prefix, again via temporary file and rename.
  *
  * Writes are synchronous node:fs calls (they only fill the page cache). The fsyncs that
  * make a turn durable and the writing of a snapshot the node took itself run on libuv's
@@ -22,70 +22,13 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { decodeMembership, encodeMembership } from "./core/Membership.js"
 import type { Persisted } from "./core/RaftCore.js"
-import type { Entry, EntryKind, HardState, Snapshot } from "./core/Types.js"
+import type { HardState, Snapshot } from "./core/Types.js"
 import { StorageError } from "./Errors.js"
 import { crc32 } from "./internal/Crc32.js"
+import * as SegmentedLog from "./internal/SegmentedLog.js"
 import { Storage, type StorageApi, type TakenSnapshot } from "./Storage.js"
 
-const kinds: ReadonlyArray<EntryKind> = ["command", "noop", "config"]
-const HEADER = 8
-
-/** Bytes of `e`'s record: header, then payload. */
-const recordLength = (e: Entry): number => HEADER + 17 + e.data.length
-
-/**
- * Writes `e`'s record into `out` at `pos` (room for `recordLength(e)` bytes), every byte of
- * it, and answers where it ends. A write encodes its records in place into the one buffer it
- * hands to the file: encoding each into buffers of its own and joining them copied every
- * entry three times.
- */
-const writeRecord = (out: Buffer, pos: number, e: Entry): number => {
-  const payload = pos + HEADER
-  const end = payload + 17 + e.data.length
-  out.writeDoubleLE(e.index, payload)
-  out.writeDoubleLE(e.term, payload + 8)
-  out.writeUInt8(kinds.indexOf(e.kind), payload + 16)
-  out.set(e.data, payload + 17)
-  out.writeUInt32LE(end - payload, pos)
-  out.writeUInt32LE(crc32(out.subarray(payload, end)), pos + 4)
-  return end
-}
-
-export const encodeRecord = (e: Entry): Buffer => {
-  // unsafe is fine: writeRecord writes every byte
-  const record = Buffer.allocUnsafe(recordLength(e))
-  writeRecord(record, 0, e)
-  return record
-}
-
-interface Scanned {
-  readonly entries: Array<Entry>
-  readonly offsets: Array<number>
-  /** Byte length of the valid prefix of the file. */
-  readonly validLength: number
-}
-
-/** Read records until the end or the first torn/corrupt/out-of-sequence one. */
-export const scanLog = (bytes: Buffer): Scanned => {
-  const entries: Array<Entry> = []
-  const offsets: Array<number> = []
-  let pos = 0
-  while (pos + HEADER <= bytes.length) {
-    const len = bytes.readUInt32LE(pos)
-    const crc = bytes.readUInt32LE(pos + 4)
-    if (len < 17 || pos + HEADER + len > bytes.length) break
-    const payload = bytes.subarray(pos + HEADER, pos + HEADER + len)
-    if (crc32(payload) !== crc) break
-    const index = payload.readDoubleLE(0)
-    const kind = kinds[payload.readUInt8(16)]
-    const prev = entries[entries.length - 1]
-    if (kind === undefined || (prev !== undefined && index !== prev.index + 1)) break
-    entries.push({ index, term: payload.readDoubleLE(8), kind, data: new Uint8Array(payload.subarray(17)) })
-    offsets.push(pos)
-    pos += HEADER + len
-  }
-  return { entries, offsets, validLength: pos }
-}
+export { encodeRecord, scanLog } from "./internal/LogRecord.js"
 
 /** `[u32 crc32 of the parts]` followed by the parts: the framing of `hardstate` and `snapshot` (`unseal` reads it). */
 const sealedWith = (crc: number, parts: ReadonlyArray<Buffer>): Array<Buffer> => {
@@ -225,26 +168,12 @@ const sameSnapshot = (a: Snapshot, b: Snapshot) =>
 
 const readIfExists = (file: string): Buffer | null => fs.existsSync(file) ? fs.readFileSync(file) : null
 
-/**
- * Keep only log entries that continue the snapshot: a crash between saving a snapshot and
- * rewriting the log can leave entries from before an InstallSnapshot that do not.
- */
-const continuing = (snapshot: Snapshot | null, scanned: Scanned): number => {
-  if (snapshot === null || scanned.entries.length === 0) return 0
-  const first = scanned.entries[0]!.index
-  if (first === snapshot.index + 1) return 0
-  if (first > snapshot.index + 1) return scanned.entries.length
-  const at = scanned.entries[snapshot.index - first]
-  return at !== undefined && at.term === snapshot.term ? snapshot.index - first + 1 : scanned.entries.length
-}
-
 export const make = (dir: string): Effect.Effect<StorageApi, StorageError, Scope.Scope> =>
   Effect.gen(function*() {
-    const logFile = path.join(dir, "log")
     const attempt = <A>(op: string, file: string, f: () => A) =>
       Effect.try({ try: f, catch: (cause) => new StorageError({ op, path: file, cause }) })
 
-    // Recover: read everything, truncate a torn tail, drop entries the snapshot supersedes.
+    // Recover: read everything, cut a torn tail, drop entries the snapshot supersedes.
     const recovered = yield* attempt("open", dir, () => {
       fs.mkdirSync(dir, { recursive: true })
       const hs = readIfExists(path.join(dir, "hardstate"))
@@ -253,42 +182,15 @@ export const make = (dir: string): Effect.Effect<StorageApi, StorageError, Scope
         : JSON.parse(unseal("hardstate", hs).toString()) as HardState
       const snapBytes = readIfExists(path.join(dir, "snapshot"))
       const snapshot = snapBytes === null ? null : decodeSnapshot("snapshot", snapBytes)
-      const bytes = readIfExists(logFile) ?? Buffer.alloc(0)
-      const scanned = scanLog(bytes)
-      if (scanned.validLength < bytes.length) {
-        const fd = fs.openSync(logFile, "r+")
-        try {
-          fs.ftruncateSync(fd, scanned.validLength)
-          fs.fsyncSync(fd)
-        } finally {
-          fs.closeSync(fd)
-        }
-      }
-      const drop = continuing(snapshot, scanned)
-      return {
-        hardState,
-        snapshot,
-        entries: scanned.entries.slice(drop),
-        offsets: scanned.offsets.slice(drop),
-        length: scanned.validLength,
-        tornBytes: bytes.length - scanned.validLength
-      }
+      return { hardState, snapshot, ...SegmentedLog.open(dir, snapshot) }
     })
-    if (recovered.tornBytes > 0) {
-      yield* Effect.logWarning(`raft log: truncated a torn tail of ${recovered.tornBytes} bytes`).pipe(
-        Effect.annotateLogs("path", logFile)
-      )
+    const log = recovered.log
+    yield* Effect.addFinalizer(() => Effect.sync(() => log.close()))
+    if (recovered.tornBytes > 0 || recovered.droppedSegments > 0) {
+      yield* Effect.logWarning(
+        `raft log: cut a torn tail of ${recovered.tornBytes} bytes, removed ${recovered.droppedSegments} segments after it`
+      ).pipe(Effect.annotateLogs("path", dir))
     }
-    // Offsets of every entry in the current log file, by index, for truncation.
-    let firstIndex = recovered.entries[0]?.index ?? (recovered.snapshot?.index ?? 0) + 1
-    let offsets = recovered.offsets
-    let length = recovered.length
-    const openLog = () => {
-      fs.closeSync(fs.openSync(logFile, "a"))
-      return fs.openSync(logFile, "r+")
-    }
-    let fd = yield* attempt("open", logFile, openLog)
-    yield* Effect.addFinalizer(() => Effect.sync(() => fs.closeSync(fd)))
     const snapshotHolder: { current: Snapshot | null } = { current: recovered.snapshot }
     // Stand-ins for the data of snapshots this storage wrote (saveSnapshot): the node keeps
     // one instead of the whole state, and `snapshotData` reads the file back when a follower
@@ -301,53 +203,6 @@ export const make = (dir: string): Effect.Effect<StorageApi, StorageError, Scope
       snapshot === null || !standIns.has(snapshot.data) ? snapshot : readSnapshotFileSync()
     /** The snapshot `saveSnapshot` made durable whose compaction has not been persisted yet. */
     let saved: Snapshot | null = null
-
-    const truncateFrom = (from: number) => {
-      const k = from - firstIndex
-      if (k >= offsets.length) return
-      const at = k <= 0 ? 0 : offsets[k]!
-      fs.ftruncateSync(fd, at)
-      length = at
-      offsets = k <= 0 ? [] : offsets.slice(0, k)
-      if (k <= 0) firstIndex = from
-    }
-
-    const appendEntries = (from: number, entries: ReadonlyArray<Entry>) => {
-      truncateFrom(from)
-      if (offsets.length === 0) firstIndex = from
-      if (entries.length === 0) return
-      let size = 0
-      for (const e of entries) size += recordLength(e)
-      // unsafe is fine: the records fill it to its end
-      const records = Buffer.allocUnsafe(size)
-      const start = length
-      let pos = 0
-      for (const e of entries) {
-        offsets.push(start + pos)
-        pos = writeRecord(records, pos, e)
-      }
-      length = start + size
-      fs.writeSync(fd, records, 0, size, start)
-    }
-
-    const compactLog = (snapshot: Snapshot) => {
-      // Keep the records after the snapshot: copy the tail of the file into a new log.
-      const k = snapshot.index + 1 - firstIndex
-      const tailStart = k <= 0 ? 0 : k >= offsets.length ? length : offsets[k]!
-      const tail = Buffer.alloc(length - tailStart)
-      if (tail.length > 0) {
-        fs.readSync(fd, tail, 0, tail.length, tailStart)
-      }
-      fs.fsyncSync(fd)
-      atomicWrite(dir, "log", [tail])
-      fs.closeSync(fd)
-      fd = openLog()
-      offsets = k <= 0
-        ? offsets.map((o) => o - tailStart)
-        : offsets.slice(Math.min(k, offsets.length)).map((o) => o - tailStart)
-      length = tail.length
-      firstIndex = offsets.length === 0 ? snapshot.index + 1 : Math.max(firstIndex, snapshot.index + 1)
-    }
 
     const api: StorageApi = {
       load: attempt("load", dir, (): Persisted => ({
@@ -370,27 +225,35 @@ export const make = (dir: string): Effect.Effect<StorageApi, StorageError, Scope
                 }
                 saved = null
                 snapshotHolder.current = o.snapshot
-                compactLog(o.snapshot)
+                log.compact(o.snapshot.index)
                 break
               case "PersistEntries":
-                appendEntries(o.from, o.entries)
+                log.append(o.from, o.entries)
                 break
             }
           }
         }),
       sync: Effect.async<void, StorageError>((resume) => {
-        fs.fsync(fd, (cause) =>
-          resume(cause === null ? Effect.void : Effect.fail(new StorageError({ op: "fsync", path: logFile, cause }))))
+        log.sync((cause, cleanup) => {
+          if (cause !== null) {
+            return resume(Effect.fail(new StorageError({ op: "fsync", path: log.activeFile(), cause })))
+          }
+          // a covered segment left behind costs only disk space: after a restart, open finds it
+          // covered and the first compaction deletes it
+          resume(
+            cleanup.length === 0
+              ? Effect.void
+              : Effect.logWarning("raft log: deleting covered segments failed", cleanup)
+          )
+        })
       }),
       saveSnapshot: (snapshot) =>
         Effect.gen(function*() {
           const tmp = path.join(dir, `snapshot.${snapshot.index}.tmp`)
           const parts = yield* encodeSnapshotSliced(snapshot)
           yield* Effect.tryPromise({
-            try: () =>
-              writeTemporary(tmp, parts),
-            catch: (cause) =>
-              new StorageError({ op: "write", path: tmp, cause })
+            try: () => writeTemporary(tmp, parts),
+            catch: (cause) => new StorageError({ op: "write", path: tmp, cause })
           })
           // One synchronous block from here on: nothing else touches the files in between,
           // so a snapshot installed meanwhile (newer) is never replaced by this older one.
