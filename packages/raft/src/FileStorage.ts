@@ -257,19 +257,25 @@ export const make = (dir: string): Effect.Effect<StorageApi, StorageError, Scope
           })
           // One synchronous block from here on: nothing else touches the files in between,
           // so a snapshot installed meanwhile (newer) is never replaced by this older one.
-          return yield* attempt("rename", tmp, () => {
+          const standIn = yield* attempt("rename", tmp, () => {
             const newest = Math.max(snapshotHolder.current?.index ?? 0, saved?.index ?? 0)
             if (snapshot.index <= newest) {
               fs.rmSync(tmp, { force: true })
-              return Bytes.concat(snapshot.parts) // not this storage's file: the node keeps the data itself
+              return null
             }
             fs.renameSync(tmp, snapshotFile)
-            Fsync.directory(dir)
             const standIn = new Uint8Array(0)
             standIns.add(standIn)
             saved = { index: snapshot.index, term: snapshot.term, membership: snapshot.membership, data: standIn }
             return standIn
           })
+          if (standIn === null) return Bytes.concat(snapshot.parts) // not this storage's file: the node keeps the data itself
+          // the rename is durable before the compaction this enables deletes any log
+          yield* Effect.tryPromise({
+            try: () => Fsync.directoryOffLoop(dir),
+            catch: (cause) => new StorageError({ op: "fsync", path: dir, cause })
+          })
+          return standIn
         }),
       snapshotData: (index, kept) =>
         !standIns.has(kept) ? Effect.succeed(kept) : Effect.tryPromise({
