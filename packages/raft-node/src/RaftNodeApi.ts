@@ -172,19 +172,23 @@ export const handlers = Effect.gen(function*() {
           : GrpcStatus.failedPrecondition(`membership change of ${e.node} rejected: ${e.reason}`))
     )
 
+  // The per-call steps are generator functions made once, each call's values passed as
+  // arguments: a generator function made anew per call would keep the call's request bytes
+  // alive through scavenges until a full collection (ADR 0093).
+  function* recordSteps(request: Uint8Array) {
+    // the fast path: every record valid and encoded as the registry reads it
+    const fast = RegistryBytes.validRecordCount(request)
+    const [bytes, count] = fast !== undefined ? [request, fast] : yield* canonicalRequest(request)
+    if (count > MAX_BATCH) {
+      return yield* GrpcStatus.invalidArgument(`records: at most ${MAX_BATCH} per call, got ${count}`)
+    }
+    if (count === 0) return new Uint8Array()
+    return yield* writeErrors(node.recordBytes(bytes, count))
+  }
   const recordOrders = (request: Uint8Array, call: CallContext) =>
     onLeader(
       call,
-      Effect.gen(function*() {
-        // the fast path: every record valid and encoded as the registry reads it
-        const fast = RegistryBytes.validRecordCount(request)
-        const [bytes, count] = fast !== undefined ? [request, fast] : yield* canonicalRequest(request)
-        if (count > MAX_BATCH) {
-          return yield* GrpcStatus.invalidArgument(`records: at most ${MAX_BATCH} per call, got ${count}`)
-        }
-        if (count === 0) return new Uint8Array()
-        return yield* writeErrors(node.recordBytes(bytes, count))
-      }),
+      Effect.gen(() => recordSteps(request)),
       (client) => client.recordOrders(request, forwardOptions)
     )
 
@@ -193,34 +197,34 @@ export const handlers = Effect.gen(function*() {
    * the call's id, a failure as the status (and trailers) the unary call would have ended
    * with. Each call is a trace of its own, continuing the caller's traceparent.
    */
-  const streamCall = (envelope: Uint8Array, call: CallContext) =>
-    Effect.gen(function*() {
-      const decoded = RecordStreamBytes.decodeRequest(envelope)
-      // without a call id there is nobody to answer: the stream itself is refused
-      if (Either.isLeft(decoded)) return yield* GrpcStatus.invalidArgument(decoded.left.message)
-      const { callId, request, traceparent } = decoded.right
-      const answered = (code: GrpcStatus.Code) =>
-        Effect.annotateCurrentSpan("rpc.grpc.status_code", GrpcStatus.codeName(code))
-      return yield* recordOrders(request, call).pipe(
-        Effect.matchEffect({
-          onSuccess: (response) =>
-            Effect.as(answered(GrpcStatus.Code.OK), RecordStreamBytes.encodeResponse(callId, response)),
-          onFailure: (e) =>
-            Effect.as(
-              answered(e.code),
-              RecordStreamBytes.encodeFailure(callId, { code: e.code, details: e.details, metadata: { ...e.metadata } })
-            )
-        }),
-        // named and annotated like a unary call's server span: one trace per call
-        Effect.withSpan(`grpc.server ${call.method}`, {
-          kind: "server",
-          root: traceparent === "",
-          captureStackTrace: false,
-          attributes: { "rpc.system": "grpc", "rpc.method": call.method, "rpc.call_id": callId }
-        }),
-        Traceparent.withRemoteParent(traceparent === "" ? undefined : traceparent)
-      )
-    })
+  function* streamCallSteps(envelope: Uint8Array, call: CallContext) {
+    const decoded = RecordStreamBytes.decodeRequest(envelope)
+    // without a call id there is nobody to answer: the stream itself is refused
+    if (Either.isLeft(decoded)) return yield* GrpcStatus.invalidArgument(decoded.left.message)
+    const { callId, request, traceparent } = decoded.right
+    const answered = (code: GrpcStatus.Code) =>
+      Effect.annotateCurrentSpan("rpc.grpc.status_code", GrpcStatus.codeName(code))
+    return yield* recordOrders(request, call).pipe(
+      Effect.matchEffect({
+        onSuccess: (response) =>
+          Effect.as(answered(GrpcStatus.Code.OK), RecordStreamBytes.encodeResponse(callId, response)),
+        onFailure: (e) =>
+          Effect.as(
+            answered(e.code),
+            RecordStreamBytes.encodeFailure(callId, { code: e.code, details: e.details, metadata: { ...e.metadata } })
+          )
+      }),
+      // named and annotated like a unary call's server span: one trace per call
+      Effect.withSpan(`grpc.server ${call.method}`, {
+        kind: "server",
+        root: traceparent === "",
+        captureStackTrace: false,
+        attributes: { "rpc.system": "grpc", "rpc.method": call.method, "rpc.call_id": callId }
+      }),
+      Traceparent.withRemoteParent(traceparent === "" ? undefined : traceparent)
+    )
+  }
+  const streamCall = (envelope: Uint8Array, call: CallContext) => Effect.gen(() => streamCallSteps(envelope, call))
 
   return {
     apply: GrpcService.unary((request: ApplyRequest, call: CallContext) =>

@@ -266,12 +266,14 @@ const make = Effect.gen(function*() {
     }
   }).pipe(Effect.forkScoped)
 
+  // a generator function made once, each call's values as arguments (ADR 0093)
+  function* recordSteps(request: Uint8Array, count: number) {
+    const done = yield* Deferred.make<Uint8Array, WriteError>()
+    yield* Queue.offer(pending, { request, count, done })
+    return yield* Deferred.await(done)
+  }
   const recordBytes = (request: Uint8Array, count: number) =>
-    Effect.gen(function*() {
-      const done = yield* Deferred.make<Uint8Array, WriteError>()
-      yield* Queue.offer(pending, { request, count, done })
-      return yield* Deferred.await(done)
-    }).pipe(
+    Effect.gen(() => recordSteps(request, count)).pipe(
       Effect.withSpan("registry.record", { captureStackTrace: false, attributes: { "orders.count": count } })
     )
 

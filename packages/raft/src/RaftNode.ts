@@ -414,86 +414,88 @@ export const make = (
       reads = reads.filter((r) => r.index > applied)
       for (const r of ready) yield* Deferred.succeed(r.done, yield* stateMachine.query(r.query))
     })
-    const applyItem = (item: ApplyItem) =>
-      Effect.gen(function*() {
-        switch (item._tag) {
-          case "Await":
-            awaiting.set(item.index, { term: item.term, done: item.done })
-            return
-          case "Apply":
-            for (const e of item.entries) {
-              const result = e.kind === "command" ? yield* stateMachine.apply(e.data, e.index) : empty
-              bytesSinceSnapshot += e.data.length
-              if (e.kind === "config") appliedMembership = decodeMembership(e.data)
-              applied = e.index
-              appliedTerm = e.term
-              const w = awaiting.get(e.index)
-              if (w !== undefined) {
-                awaiting.delete(e.index)
-                Deferred.unsafeDone(
-                  w.done,
-                  w.term === e.term ? Exit.succeed(result) : Exit.fail(new ProposalDropped({ index: e.index }))
-                )
-              }
-            }
-            yield* serveReads
-            if (
-              (applied - snapshotAt >= snapshotEvery * stretched || bytesSinceSnapshot >= snapshotBytes * stretched) &&
-              !snapshotting
-            ) {
-              // Capture here, serialize on a fiber of its own: a large state takes long to
-              // encode, and applying (which answers proposals) must not wait for it. The core
-              // ignores the compaction if a newer snapshot was installed meanwhile.
-              // The snapshot is also written to storage from that fiber, so the actor's
-              // compaction finds it durable already and the actor never waits for a write of
-              // the whole state.
-              const serialize = yield* stateMachine.snapshot
-              const at = { index: applied, term: appliedTerm, membership: appliedMembership }
-              snapshotAt = applied
-              bytesSinceSnapshot = 0
-              stretched = yield* stretch
-              snapshotting = true
-              yield* Effect.forkIn(
-                Effect.gen(function*() {
-                  const parts = yield* serialize
-                  // what the log keeps: the data, or the storage's stand-in for it (Storage.snapshotData)
-                  const kept = yield* storage.saveSnapshot({ ...at, parts }).pipe(
-                    // the compaction then writes it itself, and fails the node if the disk is gone
-                    Effect.catchAll((e) =>
-                      Effect.as(
-                        Effect.logWarning("saving a snapshot ahead of compaction failed", e),
-                        Bytes.concat(parts)
-                      )
-                    )
-                  )
-                  yield* Queue.offer(mailbox, {
-                    _tag: "Input",
-                    input: { _tag: "Compact", index: at.index, data: kept }
-                  })
-                }).pipe(Effect.ensuring(Effect.sync(() => snapshotting = false))),
-                scope
+    // made once and given each item: a generator function made anew per item would hold
+    // the item's entries through scavenges until a full collection (ADR 0093)
+    function* applySteps(item: ApplyItem) {
+      switch (item._tag) {
+        case "Await":
+          awaiting.set(item.index, { term: item.term, done: item.done })
+          return
+        case "Apply":
+          for (const e of item.entries) {
+            const result = e.kind === "command" ? yield* stateMachine.apply(e.data, e.index) : empty
+            bytesSinceSnapshot += e.data.length
+            if (e.kind === "config") appliedMembership = decodeMembership(e.data)
+            applied = e.index
+            appliedTerm = e.term
+            const w = awaiting.get(e.index)
+            if (w !== undefined) {
+              awaiting.delete(e.index)
+              Deferred.unsafeDone(
+                w.done,
+                w.term === e.term ? Exit.succeed(result) : Exit.fail(new ProposalDropped({ index: e.index }))
               )
             }
-            return
-          case "Restore":
-            yield* stateMachine.restore(item.snapshot.data)
-            applied = item.snapshot.index
-            appliedTerm = item.snapshot.term
-            appliedMembership = item.snapshot.membership
+          }
+          yield* serveReads
+          if (
+            (applied - snapshotAt >= snapshotEvery * stretched || bytesSinceSnapshot >= snapshotBytes * stretched) &&
+            !snapshotting
+          ) {
+            // Capture here, serialize on a fiber of its own: a large state takes long to
+            // encode, and applying (which answers proposals) must not wait for it. The core
+            // ignores the compaction if a newer snapshot was installed meanwhile.
+            // The snapshot is also written to storage from that fiber, so the actor's
+            // compaction finds it durable already and the actor never waits for a write of
+            // the whole state.
+            const serialize = yield* stateMachine.snapshot
+            const at = { index: applied, term: appliedTerm, membership: appliedMembership }
             snapshotAt = applied
             bytesSinceSnapshot = 0
-            for (const [index, w] of awaiting) {
-              if (index <= applied) {
-                awaiting.delete(index)
-                yield* Deferred.fail(w.done, new OutcomeUnknown({ index }))
-              }
+            stretched = yield* stretch
+            snapshotting = true
+            yield* Effect.forkIn(
+              Effect.gen(function*() {
+                const parts = yield* serialize
+                // what the log keeps: the data, or the storage's stand-in for it (Storage.snapshotData)
+                const kept = yield* storage.saveSnapshot({ ...at, parts }).pipe(
+                  // the compaction then writes it itself, and fails the node if the disk is gone
+                  Effect.catchAll((e) =>
+                    Effect.as(
+                      Effect.logWarning("saving a snapshot ahead of compaction failed", e),
+                      Bytes.concat(parts)
+                    )
+                  )
+                )
+                yield* Queue.offer(mailbox, {
+                  _tag: "Input",
+                  input: { _tag: "Compact", index: at.index, data: kept }
+                })
+              }).pipe(Effect.ensuring(Effect.sync(() => snapshotting = false))),
+              scope
+            )
+          }
+          return
+        case "Restore":
+          yield* stateMachine.restore(item.snapshot.data)
+          applied = item.snapshot.index
+          appliedTerm = item.snapshot.term
+          appliedMembership = item.snapshot.membership
+          snapshotAt = applied
+          bytesSinceSnapshot = 0
+          for (const [index, w] of awaiting) {
+            if (index <= applied) {
+              awaiting.delete(index)
+              yield* Deferred.fail(w.done, new OutcomeUnknown({ index }))
             }
-            return yield* serveReads
-          case "Read":
-            reads.push({ index: item.index, query: item.query, done: item.done })
-            return yield* serveReads
-        }
-      })
+          }
+          return yield* serveReads
+        case "Read":
+          reads.push({ index: item.index, query: item.query, done: item.done })
+          return yield* serveReads
+      }
+    }
+    const applyItem = (item: ApplyItem) => Effect.gen(() => applySteps(item))
     // everything queued since the last wake-up, in order
     const applier = Effect.forever(
       Effect.flatMap(Queue.takeBetween(applyQueue, 1, 1024), (items) =>

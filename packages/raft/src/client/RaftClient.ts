@@ -239,89 +239,99 @@ export const make = (options: RaftClientOptions): Effect.Effect<RaftClient, neve
         return known !== undefined ? Effect.succeed(known) : openSession(address, client)
       })
 
+    // The per-call steps below are generator functions made once per client, each call's
+    // values passed as arguments: a generator function made anew for every call costs V8 a
+    // map of its own in old space, which keeps everything the call held (its records, its
+    // request) alive through every scavenge until a full collection (ADR 0093).
+
     /** One RecordOrders call as a message of the address's stream. */
-    const streamed = (client: Client, address: string, request: Uint8Array, timeoutMs: number) =>
-      Effect.gen(function*() {
-        const session = yield* sessionFor(address, client)
-        const traceparent = Option.getOrElse(yield* Traceparent.current, () => "")
-        return yield* Effect.async<Uint8Array, GrpcClient.GrpcCallError>((resume) => {
-          // closed (its call cancelled), or ended a moment ago and not yet seen by its watcher
-          if (!session.call.isOpen()) {
-            resume(Exit.fail(streamError(grpc.status.UNAVAILABLE, "the stream closed")))
-            return
-          }
-          // unique among the calls in flight (wraps at 2^32)
-          const callId = lastCallId = (lastCallId + 1) >>> 0
-          // the attempt's deadline on the wall clock, as a unary call's grpc-js deadline is
-          // (a timer here rather than Effect.timeout, which races two fibers per call)
-          const timer = setTimeout(() => {
-            session.waiting.delete(callId)
-            resume(Exit.fail(streamError(grpc.status.DEADLINE_EXCEEDED, `no answer within ${timeoutMs} ms`)))
-          }, timeoutMs)
-          session.waiting.set(callId, (answer) => {
-            clearTimeout(timer)
-            resume(answer)
-          })
-          session.call.write(RecordStreamBytes.encodeRequest(callId, request, traceparent))
-          return Effect.sync(() => {
-            clearTimeout(timer)
-            session.waiting.delete(callId)
-          })
+    function* streamedSteps(client: Client, address: string, request: Uint8Array, timeoutMs: number) {
+      const session = yield* sessionFor(address, client)
+      const traceparent = Option.getOrElse(yield* Traceparent.current, () => "")
+      return yield* Effect.async<Uint8Array, GrpcClient.GrpcCallError>((resume) => {
+        // closed (its call cancelled), or ended a moment ago and not yet seen by its watcher
+        if (!session.call.isOpen()) {
+          resume(Exit.fail(streamError(grpc.status.UNAVAILABLE, "the stream closed")))
+          return
+        }
+        // unique among the calls in flight (wraps at 2^32)
+        const callId = lastCallId = (lastCallId + 1) >>> 0
+        // the attempt's deadline on the wall clock, as a unary call's grpc-js deadline is
+        // (a timer here rather than Effect.timeout, which races two fibers per call)
+        const timer = setTimeout(() => {
+          session.waiting.delete(callId)
+          resume(Exit.fail(streamError(grpc.status.DEADLINE_EXCEEDED, `no answer within ${timeoutMs} ms`)))
+        }, timeoutMs)
+        session.waiting.set(callId, (answer) => {
+          clearTimeout(timer)
+          resume(answer)
+        })
+        session.call.write(RecordStreamBytes.encodeRequest(callId, request, traceparent))
+        return Effect.sync(() => {
+          clearTimeout(timer)
+          session.waiting.delete(callId)
         })
       })
+    }
+    const streamed = (client: Client, address: string, request: Uint8Array, timeoutMs: number) =>
+      Effect.gen(() => streamedSteps(client, address, request, timeoutMs))
 
     /** Where to send: the known leader, else whatever a seed says leads, else the seed itself (it forwards). */
-    const resolveTarget = (leftMs: number) =>
-      Effect.gen(function*() {
-        const known = yield* Ref.get(target)
-        if (known !== undefined) return known
-        const seed = options.seeds[nextSeed++ % options.seeds.length]!
-        const found = yield* Effect.either(
-          Effect.flatMap(clientFor(seed), (c) => c.leader({}, { deadline: Math.min(1000, leftMs) }))
-        )
-        const address = Either.isRight(found) && found.right.leaderGrpcAddr !== "" ? found.right.leaderGrpcAddr : seed
-        yield* Ref.set(target, address)
-        return address
-      })
+    function* resolveTargetSteps(leftMs: number) {
+      const known = yield* Ref.get(target)
+      if (known !== undefined) return known
+      const seed = options.seeds[nextSeed++ % options.seeds.length]!
+      const found = yield* Effect.either(
+        Effect.flatMap(clientFor(seed), (c) => c.leader({}, { deadline: Math.min(1000, leftMs) }))
+      )
+      const address = Either.isRight(found) && found.right.leaderGrpcAddr !== "" ? found.right.leaderGrpcAddr : seed
+      yield* Ref.set(target, address)
+      return address
+    }
+    const resolveTarget = (leftMs: number) => Effect.gen(() => resolveTargetSteps(leftMs))
 
+    function* runSteps<A>(
+      op: string,
+      attempt: (client: Client, timeoutMs: number, address: string) => Effect.Effect<A, GrpcClient.GrpcCallError>
+    ) {
+      const end = (yield* Clock.currentTimeMillis) + Duration.toMillis(deadline)
+      let attempts = 0
+      let lastError = "deadline too short for any attempt"
+      for (;;) {
+        const left = end - (yield* Clock.currentTimeMillis)
+        if (left <= 0) return yield* new RaftUnavailable({ op, attempts, lastError })
+        attempts++
+        const address = yield* resolveTarget(left)
+        const result = yield* Effect.either(
+          Effect.flatMap(
+            clientFor(address),
+            (client) => attempt(client, Math.min(Duration.toMillis(attemptTimeout), left), address)
+          )
+        )
+        if (Either.isRight(result)) return result.right
+        const e = result.left
+        if (e._tag === "GrpcClientError") {
+          return yield* new RaftRejected({ op, code: grpc.status.FAILED_PRECONDITION, details: e.message })
+        }
+        lastError = `${address}: ${grpc.status[e.code] ?? e.code}: ${e.details}`
+        if (!retryable.has(e.code)) return yield* new RaftRejected({ op, code: e.code, details: e.details })
+        const hint = e.metadata["leader-grpc-addr"]
+        const redirected = hint !== undefined && hint !== "" && hint !== address
+        yield* Ref.set(target, redirected ? hint : undefined)
+        if (!redirected) {
+          // nobody to redirect to (election in progress, node down): back off, jittered
+          // capped low: during a failover the new leader appears within an election timeout
+          const base = Math.min(200, 10 * 2 ** Math.min(attempts, 5))
+          const pause = base / 2 + (yield* Random.nextIntBetween(0, base / 2 + 1))
+          yield* Effect.sleep(Math.max(0, Math.min(pause, end - (yield* Clock.currentTimeMillis))))
+        }
+      }
+    }
     const run = <A>(
       op: string,
       attempt: (client: Client, timeoutMs: number, address: string) => Effect.Effect<A, GrpcClient.GrpcCallError>
     ): Effect.Effect<A, RaftClientError> =>
-      Effect.gen(function*() {
-        const end = (yield* Clock.currentTimeMillis) + Duration.toMillis(deadline)
-        let attempts = 0
-        let lastError = "deadline too short for any attempt"
-        for (;;) {
-          const left = end - (yield* Clock.currentTimeMillis)
-          if (left <= 0) return yield* new RaftUnavailable({ op, attempts, lastError })
-          attempts++
-          const address = yield* resolveTarget(left)
-          const result = yield* Effect.either(
-            Effect.flatMap(
-              clientFor(address),
-              (client) => attempt(client, Math.min(Duration.toMillis(attemptTimeout), left), address)
-            )
-          )
-          if (Either.isRight(result)) return result.right
-          const e = result.left
-          if (e._tag === "GrpcClientError") {
-            return yield* new RaftRejected({ op, code: grpc.status.FAILED_PRECONDITION, details: e.message })
-          }
-          lastError = `${address}: ${grpc.status[e.code] ?? e.code}: ${e.details}`
-          if (!retryable.has(e.code)) return yield* new RaftRejected({ op, code: e.code, details: e.details })
-          const hint = e.metadata["leader-grpc-addr"]
-          const redirected = hint !== undefined && hint !== "" && hint !== address
-          yield* Ref.set(target, redirected ? hint : undefined)
-          if (!redirected) {
-            // nobody to redirect to (election in progress, node down): back off, jittered
-            // capped low: during a failover the new leader appears within an election timeout
-            const base = Math.min(200, 10 * 2 ** Math.min(attempts, 5))
-            const pause = base / 2 + (yield* Random.nextIntBetween(0, base / 2 + 1))
-            yield* Effect.sleep(Math.max(0, Math.min(pause, end - (yield* Clock.currentTimeMillis))))
-          }
-        }
-      }).pipe(Effect.withSpan(`raft.client ${op}`, { captureStackTrace: false }))
+      Effect.gen(() => runSteps(op, attempt)).pipe(Effect.withSpan(`raft.client ${op}`, { captureStackTrace: false }))
 
     const recordChunk = (records: ReadonlyArray<OrderRecord.OrderRecord>, op = "recordBatch") => {
       const request = RegistryBytes.encodeRequest(records)
