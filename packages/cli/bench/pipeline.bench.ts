@@ -90,6 +90,27 @@ const profiled = (name: string): Record<string, string> => {
   }
 }
 
+/**
+ * `waiting`, failing with the last `/healthz` answer and the tails of the processes' output:
+ * a process that never became healthy says why only there (once, a raft node stayed
+ * unhealthy for 120 s and the run said nothing more).
+ */
+const explained = <A>(
+  waiting: Promise<A>,
+  processes: ReadonlyArray<{ readonly name: string; readonly output: () => string }>,
+  httpPort?: number
+) =>
+  waiting.catch(async (e: unknown) => {
+    const health = httpPort === undefined ?
+      "" :
+      await fetch(`http://127.0.0.1:${httpPort}/healthz`, { signal: AbortSignal.timeout(2_000) }).then(
+        async (r) => `/healthz on ${httpPort}: ${r.status} ${await r.text()}\n`,
+        (cause: unknown) => `/healthz on ${httpPort}: ${String(cause)}\n`
+      )
+    const tails = processes.map((p) => `--- ${p.name}\n${p.output().slice(-3000)}`).join("\n")
+    throw new Error(`${e instanceof Error ? e.message : String(e)}\n${health}${tails}`)
+  })
+
 /** A service on fixed free ports, healthy (HTTP 200) before this returns. */
 const traced: Array<{ readonly name: string; readonly output: () => string }> = []
 const startService = async (name: ServiceName, env: Record<string, string>) => {
@@ -104,7 +125,11 @@ const startService = async (name: ServiceName, env: Record<string, string>) => {
     HEALTH_INTERVAL_MS: "500"
   })
   if (TRACE.includes(name)) traced.push(service)
-  await eventually(`${name} healthy`, () => healthzOk(httpPort), 120_000, 100, () => running(service))
+  await explained(
+    eventually(`${name} healthy`, () => healthzOk(httpPort), 120_000, 100, () => running(service)),
+    [{ name, output: service.output }],
+    httpPort
+  )
   return { service, httpPort }
 }
 
@@ -118,13 +143,18 @@ const startRaft = async () => {
   }
   nodes.push(procs.raft(specs[0]!, { ...extra, RAFT_BOOTSTRAP: "true" }))
   const alive = () => nodes.every((n) => n.process.exitCode === null && n.process.signalCode === null)
-  await eventually("raft b1 healthy", () => healthzOk(specs[0]!.httpPort), 120_000, 100, alive)
+  const named = () => nodes.map((n) => ({ name: `raft-node ${n.spec.id}`, output: n.output }))
+  await explained(
+    eventually("raft b1 healthy", () => healthzOk(specs[0]!.httpPort), 120_000, 100, alive),
+    named(),
+    specs[0]!.httpPort
+  )
   for (const spec of specs.slice(1)) nodes.push(procs.raft(spec, { ...extra, RAFT_JOIN_ADDR: grpcAddr(specs[0]!) }))
   if (TRACE.includes("raft-node")) {
     traced.push(...nodes.map((n) => ({ name: `raft-node-${n.spec.id}`, output: n.output })))
   }
   // every node healthy, agreeing on one leader, with three voters
-  await eventually("raft cluster healthy", () => agreedLeader(nodes, 3), 120_000, 100, alive)
+  await explained(eventually("raft cluster healthy", () => agreedLeader(nodes, 3), 120_000, 100, alive), named())
   return { nodes, addresses: specs.map(grpcAddr).join(",") }
 }
 
