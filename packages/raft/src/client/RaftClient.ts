@@ -240,9 +240,9 @@ export const make = (options: RaftClientOptions): Effect.Effect<RaftClient, neve
       })
 
     // The per-call steps below are generator functions made once per client, each call's
-    // values passed as arguments: a generator function made anew for every call costs V8 a
-    // map of its own in old space, which keeps everything the call held (its records, its
-    // request) alive through every scavenge until a full collection (ADR 0093).
+    // values passed as arguments: with a generator function made anew for every call,
+    // everything the call held (its records, its request) outlived the scavenges until a
+    // full collection (measured, ADR 0093).
 
     /** One RecordOrders call as a message of the address's stream. */
     function* streamedSteps(client: Client, address: string, request: Uint8Array, timeoutMs: number) {
