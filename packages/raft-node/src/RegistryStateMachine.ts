@@ -121,36 +121,39 @@ export const make = (retention: OrderRegistry.Retention) =>
     const restores = yield* Ref.make({ count: 0, index: 0 })
     const empty = new Uint8Array(0)
 
-    const apply = (command: Uint8Array, index: number): Effect.Effect<Uint8Array> =>
-      Effect.gen(function*() {
-        const s = yield* Ref.get(state)
-        const body = command.subarray(1)
-        switch (command[0]) {
-          case ORDERS: {
-            const [registry, result] = OrderRegistry.apply(s.registry, body, index)
-            yield* Ref.set(state, { ...s, registry, applied: index })
-            return result
-          }
-          case MEMBER_UPSERT: {
-            const member = JSON.parse(decoder.decode(body)) as MemberAddress
-            yield* Ref.set(state, { ...s, directory: new Map(s.directory).set(member.nodeId, member), applied: index })
-            yield* book.upsertDirectory(member)
-            return empty
-          }
-          case MEMBER_REMOVE: {
-            const nodeId = decoder.decode(body)
-            const directory = new Map(s.directory)
-            directory.delete(nodeId)
-            yield* Ref.set(state, { ...s, directory, applied: index })
-            yield* book.removeDirectory(nodeId)
-            return empty
-          }
-          default:
-            // unknown kinds are skipped identically on every replica
-            yield* Ref.set(state, { ...s, applied: index })
-            return empty
+    // made once and given each entry: a generator function made anew per entry would hold
+    // the entry's command through scavenges until a full collection (ADR 0093)
+    function* applySteps(command: Uint8Array, index: number) {
+      const s = yield* Ref.get(state)
+      const body = command.subarray(1)
+      switch (command[0]) {
+        case ORDERS: {
+          const [registry, result] = OrderRegistry.apply(s.registry, body, index)
+          yield* Ref.set(state, { ...s, registry, applied: index })
+          return result
         }
-      })
+        case MEMBER_UPSERT: {
+          const member = JSON.parse(decoder.decode(body)) as MemberAddress
+          yield* Ref.set(state, { ...s, directory: new Map(s.directory).set(member.nodeId, member), applied: index })
+          yield* book.upsertDirectory(member)
+          return empty
+        }
+        case MEMBER_REMOVE: {
+          const nodeId = decoder.decode(body)
+          const directory = new Map(s.directory)
+          directory.delete(nodeId)
+          yield* Ref.set(state, { ...s, directory, applied: index })
+          yield* book.removeDirectory(nodeId)
+          return empty
+        }
+        default:
+          // unknown kinds are skipped identically on every replica
+          yield* Ref.set(state, { ...s, applied: index })
+          return empty
+      }
+    }
+    const apply = (command: Uint8Array, index: number): Effect.Effect<Uint8Array> =>
+      Effect.gen(() => applySteps(command, index))
 
     const query = (q: Uint8Array): Effect.Effect<Uint8Array> =>
       Effect.map(Ref.get(state), (s) => {
