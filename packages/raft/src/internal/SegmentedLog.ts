@@ -37,7 +37,7 @@ interface Segment {
 
 const lastIndexOf = (s: Segment) => s.firstIndex + s.offsets.length - 1
 
-export const segmentFile = (dir: string, seq: number) => path.join(dir, seq === 0 ? "log" : `log.${seq}`)
+const segmentFile = (dir: string, seq: number) => path.join(dir, seq === 0 ? "log" : `log.${seq}`)
 const SEGMENT_NAME = /^log(?:\.(\d+))?$/
 
 export interface Opened {
