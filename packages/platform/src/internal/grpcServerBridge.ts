@@ -64,6 +64,10 @@ const contextOf = (method: string, call: { metadata: grpc.Metadata; getPeer(): s
   peer: call.getPeer()
 })
 
+/** A handler that died (neither failed with a status nor was interrupted): logged as a defect. */
+const isDefect = (cause: Cause.Cause<unknown>) =>
+  !Cause.isInterruptedOnly(cause) && Option.isNone(Cause.failureOption(cause))
+
 const instrument = <A>(
   method: string,
   metadata: grpc.Metadata,
@@ -75,7 +79,7 @@ const instrument = <A>(
       return Effect.all([
         Effect.annotateCurrentSpan("rpc.grpc.status_code", code),
         Metric.update(handled(method, code), 1),
-        Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause) && Option.isNone(Cause.failureOption(exit.cause))
+        Exit.isFailure(exit) && isDefect(exit.cause)
           ? Effect.logError("gRPC handler defect", exit.cause).pipe(Effect.annotateLogs({ method }))
           : Effect.void
       ], { discard: true })
@@ -154,7 +158,7 @@ const multiplex = (
       running.delete(fiber)
       if (finished) return
       if (Exit.isFailure(exit)) {
-        if (!Cause.isInterruptedOnly(exit.cause) && Option.isNone(Cause.failureOption(exit.cause))) {
+        if (isDefect(exit.cause)) {
           runtime.run(Effect.logError("gRPC handler defect", exit.cause).pipe(Effect.annotateLogs({ method })))
         }
         return finish(statusOf(exit.cause))
