@@ -5,7 +5,11 @@
 import type { BusError } from "@trading/bus"
 import { GrpcService, GrpcStatus } from "@trading/platform"
 import type { Tick as ProtoTick } from "@trading/proto/gen/trading/v1/market"
-import { MarketIngestorServiceService } from "@trading/proto/gen/trading/v1/market_ingestor"
+import {
+  type IngestTickRequest,
+  type IngestTicksRequest,
+  MarketIngestorServiceService
+} from "@trading/proto/gen/trading/v1/market_ingestor"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
@@ -40,57 +44,61 @@ export const layer = GrpcService.layer(
   MarketIngestorServiceService,
   Effect.gen(function*() {
     const publisher = yield* TickPublisher
+    // made once and given each call (and each chunk of a stream): a generator function made
+    // anew per call would keep its ticks through scavenges until a full collection (ADR 0093)
+    function* ingestTickSteps(request: IngestTickRequest, call: GrpcService.CallContext) {
+      if (request.tick === undefined) return yield* missingTick("tick")
+      const tick = yield* publisher.validate(candidate(request.tick, call.peer), {
+        origin: "grpc",
+        checkClock: true
+      }).pipe(Effect.mapError((error) => invalid(error, "tick")))
+      const [published] = yield* publisher.publish([tick]).pipe(Effect.mapError(unavailable))
+      return { tickId: published!.tickId, sequence: published!.sequence }
+    }
+    /** One chunk of a stream; `progress` is the stream's, carried from chunk to chunk. */
+    function* ingestChunkSteps(
+      chunk: Chunk.Chunk<IngestTicksRequest>,
+      call: GrpcService.CallContext,
+      progress: { accepted: number; index: number }
+    ) {
+      const valid = []
+      let refusal: GrpcStatus.GrpcStatusError | undefined
+      for (const request of Chunk.toReadonlyArray(chunk)) {
+        const prefix = `ticks[${progress.index}]`
+        if (request.tick === undefined) {
+          refusal = missingTick(prefix)
+          break
+        }
+        const checked = yield* Effect.either(
+          publisher.validate(candidate(request.tick, call.peer), { origin: "grpc", checkClock: true })
+        )
+        if (checked._tag === "Left") {
+          refusal = invalid(checked.left, prefix)
+          break
+        }
+        valid.push(checked.right)
+        progress.index++
+      }
+      // what came before the bad tick is published; the response trailer says how much
+      const done = yield* publisher.publish(valid).pipe(Effect.mapError(unavailable))
+      progress.accepted += done.length
+      if (refusal !== undefined) {
+        return yield* GrpcStatus.invalidArgument(
+          `${refusal.details} (${progress.accepted} earlier ticks of this stream were accepted)`,
+          { ...refusal.metadata, accepted: String(progress.accepted) }
+        )
+      }
+    }
     return {
-      ingestTick: GrpcService.unary((request, call) =>
-        Effect.gen(function*() {
-          if (request.tick === undefined) return yield* missingTick("tick")
-          const tick = yield* publisher.validate(candidate(request.tick, call.peer), {
-            origin: "grpc",
-            checkClock: true
-          }).pipe(Effect.mapError((error) => invalid(error, "tick")))
-          const [published] = yield* publisher.publish([tick]).pipe(Effect.mapError(unavailable))
-          return { tickId: published!.tickId, sequence: published!.sequence }
-        })
-      ),
+      ingestTick: GrpcService.unary((request, call) => Effect.gen(() => ingestTickSteps(request, call))),
       ingestTicks: GrpcService.clientStream((requests, call) =>
         Effect.gen(function*() {
-          let accepted = 0
-          let index = 0
+          const progress = { accepted: 0, index: 0 }
           yield* requests.pipe(
             Stream.groupedWithin(STREAM_BATCH, "50 millis"),
-            Stream.runForEach((chunk) =>
-              Effect.gen(function*() {
-                const valid = []
-                let refusal: GrpcStatus.GrpcStatusError | undefined
-                for (const request of Chunk.toReadonlyArray(chunk)) {
-                  const prefix = `ticks[${index}]`
-                  if (request.tick === undefined) {
-                    refusal = missingTick(prefix)
-                    break
-                  }
-                  const checked = yield* Effect.either(
-                    publisher.validate(candidate(request.tick, call.peer), { origin: "grpc", checkClock: true })
-                  )
-                  if (checked._tag === "Left") {
-                    refusal = invalid(checked.left, prefix)
-                    break
-                  }
-                  valid.push(checked.right)
-                  index++
-                }
-                // what came before the bad tick is published; the response trailer says how much
-                const done = yield* publisher.publish(valid).pipe(Effect.mapError(unavailable))
-                accepted += done.length
-                if (refusal !== undefined) {
-                  return yield* GrpcStatus.invalidArgument(
-                    `${refusal.details} (${accepted} earlier ticks of this stream were accepted)`,
-                    { ...refusal.metadata, accepted: String(accepted) }
-                  )
-                }
-              })
-            )
+            Stream.runForEach((chunk) => Effect.gen(() => ingestChunkSteps(chunk, call, progress)))
           )
-          return { accepted }
+          return { accepted: progress.accepted }
         })
       )
     }

@@ -69,45 +69,47 @@ export const replay = (file: string, speed: ReplaySpeed, heartbeat: Effect.Effec
         Effect.zipRight(heartbeat)
       )
 
+    // made once per replay and given each chunk: a generator function made anew per chunk
+    // would keep the chunk's lines and ticks through scavenges until a full collection (ADR 0093)
+    function* chunkSteps(chunk: Chunk.Chunk<readonly [string, number]>) {
+      const batch: Array<Tick> = []
+      for (const [text, line] of Chunk.toReadonlyArray(chunk)) {
+        const result = parse(text, line)
+        if (result._tag === "Skip") continue
+        if (result._tag === "Fatal") {
+          return yield* new ReplayError({ file, reason: `line ${result.error.line}: ${result.error.reason}` })
+        }
+        if (result._tag === "Bad") {
+          rejected++
+          yield* Metric.update(rejectedTotal.pipe(Metric.tagged("source", "replay")), 1)
+          yield* Effect.logWarning("replay line rejected").pipe(
+            Effect.annotateLogs({
+              file: label,
+              line: result.error.line,
+              fields: result.error.fields.join(","),
+              reason: result.error.reason
+            })
+          )
+          continue
+        }
+        if (speed !== "max") {
+          firstObserved ??= result.tick.observedAtUnixMs
+          const due = startedAt + (result.tick.observedAtUnixMs - firstObserved) / speed
+          const now = yield* Clock.currentTimeMillis
+          if (due > now) {
+            yield* flush(batch)
+            yield* Effect.sleep(Math.ceil(due - now))
+          }
+        }
+        batch.push(result.tick)
+      }
+      yield* flush(batch)
+    }
+
     yield* Effect.logInfo("replay started").pipe(Effect.annotateLogs({ file, format, speed: String(speed) }))
     yield* lines(file).pipe(
       Stream.grouped(CHUNK),
-      Stream.runForEach((chunk) =>
-        Effect.gen(function*() {
-          const batch: Array<Tick> = []
-          for (const [text, line] of Chunk.toReadonlyArray(chunk)) {
-            const result = parse(text, line)
-            if (result._tag === "Skip") continue
-            if (result._tag === "Fatal") {
-              return yield* new ReplayError({ file, reason: `line ${result.error.line}: ${result.error.reason}` })
-            }
-            if (result._tag === "Bad") {
-              rejected++
-              yield* Metric.update(rejectedTotal.pipe(Metric.tagged("source", "replay")), 1)
-              yield* Effect.logWarning("replay line rejected").pipe(
-                Effect.annotateLogs({
-                  file: label,
-                  line: result.error.line,
-                  fields: result.error.fields.join(","),
-                  reason: result.error.reason
-                })
-              )
-              continue
-            }
-            if (speed !== "max") {
-              firstObserved ??= result.tick.observedAtUnixMs
-              const due = startedAt + (result.tick.observedAtUnixMs - firstObserved) / speed
-              const now = yield* Clock.currentTimeMillis
-              if (due > now) {
-                yield* flush(batch)
-                yield* Effect.sleep(Math.ceil(due - now))
-              }
-            }
-            batch.push(result.tick)
-          }
-          yield* flush(batch)
-        })
-      )
+      Stream.runForEach((chunk) => Effect.gen(() => chunkSteps(chunk)))
     )
     const summary: ReplaySummary = { published, rejected }
     yield* Effect.logInfo("replay finished").pipe(Effect.annotateLogs({ file: label, published, rejected }))

@@ -112,27 +112,30 @@ export const make = Effect.gen(function*() {
       return Effect.succeed(ticks)
     })
 
-  const publish = (ticks: ReadonlyArray<Tick.Tick>) =>
-    ticks.length === 0 ? Effect.succeed([]) : Effect.gen(function*() {
-      const now = yield* Clock.currentTimeMillis
-      const [assigned, updated] = Sequencer.assign(sequences, ticks.map((t) => t.symbol), now)
-      const stamped = ticks.map((tick, i) => ({ ...tick, sequence: assigned[i]! }))
-      const values = TickWire.encodeTicks(stamped)
-      const records: Array<OutgoingRecord> = new Array(stamped.length)
-      for (let i = 0; i < stamped.length; i++) records[i] = { topic, key: stamped[i]!.symbol, value: values[i]! }
-      yield* bus.produceBatch(records)
-      // only sequences that reached the log count as issued
-      sequences = updated
-      // one counter update per source in the call (a call is nearly always one source)
-      let from = 0
-      for (let i = 1; i <= stamped.length; i++) {
-        if (i === stamped.length || stamped[i]!.source !== stamped[from]!.source) {
-          yield* Metric.incrementBy(published(stamped[from]!.source), i - from)
-          from = i
-        }
+  // made once and given each batch: a generator function made anew per publish would keep
+  // the batch's ticks and records through scavenges until a full collection (ADR 0093)
+  function* publishSteps(ticks: ReadonlyArray<Tick.Tick>) {
+    const now = yield* Clock.currentTimeMillis
+    const [assigned, updated] = Sequencer.assign(sequences, ticks.map((t) => t.symbol), now)
+    const stamped = ticks.map((tick, i) => ({ ...tick, sequence: assigned[i]! }))
+    const values = TickWire.encodeTicks(stamped)
+    const records: Array<OutgoingRecord> = new Array(stamped.length)
+    for (let i = 0; i < stamped.length; i++) records[i] = { topic, key: stamped[i]!.symbol, value: values[i]! }
+    yield* bus.produceBatch(records)
+    // only sequences that reached the log count as issued
+    sequences = updated
+    // one counter update per source in the call (a call is nearly always one source)
+    let from = 0
+    for (let i = 1; i <= stamped.length; i++) {
+      if (i === stamped.length || stamped[i]!.source !== stamped[from]!.source) {
+        yield* Metric.incrementBy(published(stamped[from]!.source), i - from)
+        from = i
       }
-      return stamped.map((t): Published => ({ tickId: t.tickId, symbol: t.symbol, sequence: t.sequence }))
-    }).pipe(
+    }
+    return stamped.map((t): Published => ({ tickId: t.tickId, symbol: t.symbol, sequence: t.sequence }))
+  }
+  const publish = (ticks: ReadonlyArray<Tick.Tick>) =>
+    ticks.length === 0 ? Effect.succeed([]) : Effect.gen(() => publishSteps(ticks)).pipe(
       lock.withPermits(1),
       Effect.withSpan("ingest.publish", {
         // the tick ids let one order's trace be followed back to its tick (a decision span

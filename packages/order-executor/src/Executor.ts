@@ -20,7 +20,7 @@ import * as CommandWire from "./internal/commandWire.js"
 import * as EventWire from "./internal/eventWire.js"
 import * as OrderSpans from "./internal/orderSpans.js"
 import { OrderRegistry, type OrderRegistryApi, type RegistryUnavailable } from "./OrderRegistry.js"
-import { Outbox, type OutboxMessage } from "./outbox/Outbox.js"
+import { type ConsumedPosition, Outbox, type OutboxMessage } from "./outbox/Outbox.js"
 import { commandsGroup, commandsTopic, eventsTopic, type TopicNames } from "./Topics.js"
 
 const defaultNames: TopicNames = { commandsTopic, eventsTopic, group: commandsGroup }
@@ -78,85 +78,88 @@ export const make = (limits: RiskLimits.RiskLimits, names: TopicNames = defaultN
     const bus = yield* MessageBus
     const orderSpan = OrderSpans.maker("executor.order")
 
+    // The steps of each call are generator functions made once, with the service, and given
+    // the call's values: a generator function made anew per batch would keep the batch's
+    // records and commands through scavenges until a full collection (ADR 0093).
+
     /**
      * Validates and records a batch: each item's result and the outbox rows to write. One
      * Effect for the whole batch: the per-order work below is plain synchronous code.
      */
-    const decide = (items: ReadonlyArray<Item>) =>
-      Effect.gen(function*() {
-        const proposed: Array<OrderRecord.OrderRecord> = items.map((i) => Execution.outcome(i.command, limits))
-        const answers = yield* registry.record(proposed)
-        // a span per order, child of the command's trace: the event carries it onward
-        const span = yield* orderSpan
-        const results: Array<Result> = []
-        const messages: Array<OutboxMessage> = []
-        for (let i = 0; i < items.length; i++) {
-          const item = items[i]!
-          const answer = answers[i]!
-          if (answer.tooOld) {
-            results.push(tooOld)
-            continue
-          }
-          const event = Execution.toEvent(item.command, answer)
-          const traceparent = span(item.traceparent, event.orderId, event.status, answer.created)
-          messages.push({
-            registryIndex: event.registryIndex,
-            eventId: event.eventId,
-            orderId: event.orderId,
-            topic: names.eventsTopic,
-            key: event.orderId,
-            payload: EventWire.encode(event),
-            headers: traceparent === undefined ? noHeaders : { [Traceparent.headerName]: traceparent }
-          })
-          results.push({ _tag: "Written", event, created: answer.created })
+    function* decideSteps(items: ReadonlyArray<Item>) {
+      const proposed: Array<OrderRecord.OrderRecord> = items.map((i) => Execution.outcome(i.command, limits))
+      const answers = yield* registry.record(proposed)
+      // a span per order, child of the command's trace: the event carries it onward
+      const span = yield* orderSpan
+      const results: Array<Result> = []
+      const messages: Array<OutboxMessage> = []
+      for (let i = 0; i < items.length; i++) {
+        const item = items[i]!
+        const answer = answers[i]!
+        if (answer.tooOld) {
+          results.push(tooOld)
+          continue
         }
-        return { results, messages }
-      })
+        const event = Execution.toEvent(item.command, answer)
+        const traceparent = span(item.traceparent, event.orderId, event.status, answer.created)
+        messages.push({
+          registryIndex: event.registryIndex,
+          eventId: event.eventId,
+          orderId: event.orderId,
+          topic: names.eventsTopic,
+          key: event.orderId,
+          payload: EventWire.encode(event),
+          headers: traceparent === undefined ? noHeaders : { [Traceparent.headerName]: traceparent }
+        })
+        results.push({ _tag: "Written", event, created: answer.created })
+      }
+      return { results, messages }
+    }
+    const decide = (items: ReadonlyArray<Item>) => Effect.gen(() => decideSteps(items))
 
     /** Writes a batch's rows; `positions` are stored in the same transaction. */
-    const write = (
-      messages: ReadonlyArray<OutboxMessage>,
-      positions: ReadonlyArray<{ topic: string; partition: number; nextOffset: string }>
-    ) =>
-      Effect.gen(function*() {
-        const now = yield* Clock.currentTimeMillis
-        const inserted = yield* outbox.record(messages, positions, now)
-        yield* Metric.incrementBy(outcomes, inserted)
-      })
+    function* writeSteps(messages: ReadonlyArray<OutboxMessage>, positions: ReadonlyArray<ConsumedPosition>) {
+      const now = yield* Clock.currentTimeMillis
+      const inserted = yield* outbox.record(messages, positions, now)
+      yield* Metric.incrementBy(outcomes, inserted)
+    }
+    const write = (messages: ReadonlyArray<OutboxMessage>, positions: ReadonlyArray<ConsumedPosition>) =>
+      Effect.gen(() => writeSteps(messages, positions))
 
+    function* handleBatchSteps(batch: RecordBatch) {
+      // records below the stored position were executed and written before a crash that
+      // came between the outbox transaction and the offset commit: skip them (ADR 0080)
+      const stored = yield* outbox.nextOffset(batch.topic, batch.partition)
+      const fresh: Array<ConsumedRecord> = []
+      const items: Array<Item> = []
+      for (const record of batch.records) {
+        if (record.offset < stored) continue
+        const decoded = CommandWire.decode(record.value)
+        if (Either.isLeft(decoded)) {
+          // the bus re-delivers the records before it, then dead-letters this one
+          yield* Metric.increment(deadLettered)
+          return yield* Effect.fail(PoisonMessage.fromError(decoded.left, record.offset))
+        }
+        fresh.push(record)
+        items.push({ command: decoded.right, traceparent: record.headers[Traceparent.headerName] })
+      }
+      if (fresh.length === 0) return
+      const last = fresh[fresh.length - 1]!
+      const { messages, results } = yield* decide(items)
+      // too_old: the registry cannot know whether it executed; never execute, dead-letter.
+      // Before the transaction that moves the stored position past these records: a crash
+      // (or a failed dead-letter produce) in between has the batch handled again and the
+      // dead letter sent again, at least once; after it, the record would be skipped and
+      // its dead letter lost.
+      for (let i = 0; i < results.length; i++) {
+        if (results[i]!._tag === "TooOld") yield* deadLetterTooOld(fresh[i]!, items[i]!.command.orderId)
+      }
+      yield* write(messages, [
+        { topic: batch.topic, partition: batch.partition, nextOffset: String(last.offset + 1) }
+      ])
+    }
     const handleBatch = (batch: RecordBatch) =>
-      Effect.gen(function*() {
-        // records below the stored position were executed and written before a crash that
-        // came between the outbox transaction and the offset commit: skip them (ADR 0080)
-        const stored = yield* outbox.nextOffset(batch.topic, batch.partition)
-        const fresh: Array<ConsumedRecord> = []
-        const items: Array<Item> = []
-        for (const record of batch.records) {
-          if (record.offset < stored) continue
-          const decoded = CommandWire.decode(record.value)
-          if (Either.isLeft(decoded)) {
-            // the bus re-delivers the records before it, then dead-letters this one
-            yield* Metric.increment(deadLettered)
-            return yield* Effect.fail(PoisonMessage.fromError(decoded.left, record.offset))
-          }
-          fresh.push(record)
-          items.push({ command: decoded.right, traceparent: record.headers[Traceparent.headerName] })
-        }
-        if (fresh.length === 0) return
-        const last = fresh[fresh.length - 1]!
-        const { messages, results } = yield* decide(items)
-        // too_old: the registry cannot know whether it executed; never execute, dead-letter.
-        // Before the transaction that moves the stored position past these records: a crash
-        // (or a failed dead-letter produce) in between has the batch handled again and the
-        // dead letter sent again, at least once; after it, the record would be skipped and
-        // its dead letter lost.
-        for (let i = 0; i < results.length; i++) {
-          if (results[i]!._tag === "TooOld") yield* deadLetterTooOld(fresh[i]!, items[i]!.command.orderId)
-        }
-        yield* write(messages, [
-          { topic: batch.topic, partition: batch.partition, nextOffset: String(last.offset + 1) }
-        ])
-      }).pipe(
+      Effect.gen(() => handleBatchSteps(batch)).pipe(
         Metrics.time(batchSeconds),
         Effect.withSpan("executor.batch", {
           attributes: { partition: batch.partition, records: batch.records.length },
@@ -174,30 +177,31 @@ export const make = (limits: RiskLimits.RiskLimits, names: TopicNames = defaultN
         )
       )
 
+    function* submitSteps(command: OrderCommand.OrderCommand) {
+      const { messages, results: [result] } = yield* decide([{ command, traceparent: undefined }])
+      if (result!._tag === "TooOld") return yield* new OrderTooOld({ orderId: command.orderId })
+      yield* write(messages, [])
+      return { event: result!.event, duplicate: !result!.created }
+    }
     const submit = (command: OrderCommand.OrderCommand) =>
-      Effect.gen(function*() {
-        const { messages, results: [result] } = yield* decide([{ command, traceparent: undefined }])
-        if (result!._tag === "TooOld") return yield* new OrderTooOld({ orderId: command.orderId })
-        yield* write(messages, [])
-        return { event: result!.event, duplicate: !result!.created }
-      }).pipe(
+      Effect.gen(() => submitSteps(command)).pipe(
         Effect.withSpan("executor.submit", { attributes: { "order.id": command.orderId }, captureStackTrace: false })
       )
 
     // The registry knows the key of an order it holds (its canonical record's index and
     // event id): one index lookup. Orders it no longer holds (or while it cannot answer)
     // are looked for by order id alone.
-    const find = (orderId: string) =>
-      Effect.gen(function*() {
-        const recorded = yield* Effect.either(registry.read(orderId))
-        const row = Either.isRight(recorded) && Option.isSome(recorded.right)
-          ? yield* outbox.findByKey({
-            registryIndex: recorded.right.value.index,
-            eventId: recorded.right.value.record.eventId
-          })
-          : yield* outbox.findByOrderId(orderId)
-        return Option.flatMap(row, (m) => Option.getRight(OrderEvent.fromBytes(m.payload)))
-      })
+    function* findSteps(orderId: string) {
+      const recorded = yield* Effect.either(registry.read(orderId))
+      const row = Either.isRight(recorded) && Option.isSome(recorded.right)
+        ? yield* outbox.findByKey({
+          registryIndex: recorded.right.value.index,
+          eventId: recorded.right.value.record.eventId
+        })
+        : yield* outbox.findByOrderId(orderId)
+      return Option.flatMap(row, (m) => Option.getRight(OrderEvent.fromBytes(m.payload)))
+    }
+    const find = (orderId: string) => Effect.gen(() => findSteps(orderId))
 
     return Executor.of({ handleBatch, submit, find, registry })
   })

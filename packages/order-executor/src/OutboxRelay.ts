@@ -8,7 +8,7 @@
 // start, and again after any failed publish (an ambiguous produce may have
 // landed). A row published but not marked before a crash is therefore found on the topic
 // and marked, never sent twice.
-import { type BusError, type Consumer, MessageBus, type OutgoingRecord } from "@trading/bus"
+import { type BusError, type Consumer, MessageBus, type OutgoingRecord, type RecordBatch } from "@trading/bus"
 import { Health, Metrics } from "@trading/platform"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -77,6 +77,18 @@ export const startScan = (names: TopicNames, instance: string) =>
   Effect.gen(function*() {
     const bus = yield* MessageBus
     const outbox = yield* Outbox
+    // made once and given each batch: a generator function made anew per batch would keep
+    // its records through scavenges until a full collection (ADR 0093)
+    function* markScannedSteps(batch: RecordBatch) {
+      // only the keys matter (EventWire.eventKeyOf says why); not this consumer's
+      // business to dead-letter foreign bytes: skip what has none
+      const keys: Array<EventWire.EventKey> = []
+      for (const r of batch.records) {
+        const key = EventWire.eventKeyOf(r.value)
+        if (key !== undefined) keys.push(key)
+      }
+      yield* outbox.markPublishedByKey(keys, yield* Clock.currentTimeMillis)
+    }
     return yield* bus.consumeBatch(
       {
         group: relayScanGroup(names.group, instance),
@@ -89,32 +101,25 @@ export const startScan = (names: TopicNames, instance: string) =>
         // mark and an offset commit of its own (ADR 0081, update).
         fetchMinBytes: scanFetchMinBytes
       },
-      (batch) =>
-        Effect.gen(function*() {
-          // only the keys matter (EventWire.eventKeyOf says why); not this consumer's
-          // business to dead-letter foreign bytes: skip what has none
-          const keys: Array<EventWire.EventKey> = []
-          for (const r of batch.records) {
-            const key = EventWire.eventKeyOf(r.value)
-            if (key !== undefined) keys.push(key)
-          }
-          yield* outbox.markPublishedByKey(keys, yield* Clock.currentTimeMillis)
-        })
+      (batch) => Effect.gen(() => markScannedSteps(batch))
     )
   })
 
+// made once, like the scan's steps: the relay calls publishOnce every round (ADR 0093)
+function* publishSteps(limit: number) {
+  const bus = yield* MessageBus
+  const outbox = yield* Outbox
+  const rows = yield* outbox.pending(limit)
+  if (rows.length === 0) return 0
+  yield* bus.produceBatch(rows.map(toRecord))
+  yield* outbox.markPublished(rows.map((r) => r.seq), yield* Clock.currentTimeMillis)
+  yield* Metric.incrementBy(published, rows.length)
+  return rows.length
+}
+
 /** One publish round: up to `limit` pending rows, published then marked. Returns how many. */
 export const publishOnce = (limit: number) =>
-  Effect.gen(function*() {
-    const bus = yield* MessageBus
-    const outbox = yield* Outbox
-    const rows = yield* outbox.pending(limit)
-    if (rows.length === 0) return 0
-    yield* bus.produceBatch(rows.map(toRecord))
-    yield* outbox.markPublished(rows.map((r) => r.seq), yield* Clock.currentTimeMillis)
-    yield* Metric.incrementBy(published, rows.length)
-    return rows.length
-  }).pipe(Effect.withSpan("relay.publish", { captureStackTrace: false }))
+  Effect.gen(() => publishSteps(limit)).pipe(Effect.withSpan("relay.publish", { captureStackTrace: false }))
 
 export const layer = (settings: ExecutorSettings) =>
   Layer.scopedDiscard(Effect.gen(function*() {

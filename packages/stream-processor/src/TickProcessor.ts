@@ -154,43 +154,50 @@ export const make = Effect.gen(function*() {
     for (const [symbol, symbolState] of changed) state.symbols.set(symbol, symbolState)
   }
 
-  const notify = (decisions: ReadonlyArray<PartitionStep.Decision>) =>
-    Effect.gen(function*() {
-      const pending = yield* Ref.get(waiters)
-      if (pending.size === 0) return
-      for (const decision of decisions) {
-        for (const waiter of pending.get(decision.tick.tickId) ?? []) yield* Deferred.succeed(waiter, decision.commands)
-      }
-    })
+  // The steps of each batch, commit and submit are generator functions made once and given
+  // their values: one made anew per batch would keep the batch's ticks and commands through
+  // scavenges until a full collection (ADR 0093).
+  function* notifySteps(decisions: ReadonlyArray<PartitionStep.Decision>) {
+    const pending = yield* Ref.get(waiters)
+    if (pending.size === 0) return
+    for (const decision of decisions) {
+      for (const waiter of pending.get(decision.tick.tickId) ?? []) yield* Deferred.succeed(waiter, decision.commands)
+    }
+  }
+  const notify = (decisions: ReadonlyArray<PartitionStep.Decision>) => Effect.gen(() => notifySteps(decisions))
 
   /** Steps 4 and 5 for every batch that is ready, then their handlers are released. */
   const ready = yield* Queue.unbounded<Ready>()
+  function* saveSteps(batches: ReadonlyArray<Ready>) {
+    for (const topic of new Set(batches.map((b) => b.topic))) {
+      yield* store.save(
+        topic,
+        batches.filter((b) => b.topic === topic).map((b) => ({
+          partition: b.partition,
+          nextOffset: b.nextOffset,
+          changed: b.changed.values()
+        }))
+      )
+    }
+    yield* Effect.sync(() => {
+      for (const b of batches) adopt(b.partition, b.nextOffset, b.changed)
+    })
+  }
+  function* commitSteps(batches: ReadonlyArray<Ready>) {
+    const outgoing = batches.length === 1 ? batches[0]!.outgoing : batches.flatMap((b) => b.outgoing)
+    yield* bus.produceBatch(outgoing)
+    // the stored and the in-memory state move together (nothing interrupts between the two)
+    yield* Effect.uninterruptible(Effect.gen(() => saveSteps(batches)))
+    let applied = 0
+    for (const b of batches) applied += b.decisions.length
+    yield* Metric.incrementBy(ticksApplied, applied)
+    yield* Metric.incrementBy(commandsProduced, outgoing.length)
+    for (const b of batches) yield* notify(b.decisions)
+  }
   const commit = (batches: ReadonlyArray<Ready>) =>
-    Effect.gen(function*() {
-      const outgoing = batches.length === 1 ? batches[0]!.outgoing : batches.flatMap((b) => b.outgoing)
-      yield* bus.produceBatch(outgoing)
-      // the stored and the in-memory state move together (nothing interrupts between the two)
-      yield* Effect.uninterruptible(Effect.gen(function*() {
-        for (const topic of new Set(batches.map((b) => b.topic))) {
-          yield* store.save(
-            topic,
-            batches.filter((b) => b.topic === topic).map((b) => ({
-              partition: b.partition,
-              nextOffset: b.nextOffset,
-              changed: b.changed.values()
-            }))
-          )
-        }
-        yield* Effect.sync(() => {
-          for (const b of batches) adopt(b.partition, b.nextOffset, b.changed)
-        })
-      }))
-      let applied = 0
-      for (const b of batches) applied += b.decisions.length
-      yield* Metric.incrementBy(ticksApplied, applied)
-      yield* Metric.incrementBy(commandsProduced, outgoing.length)
-      for (const b of batches) yield* notify(b.decisions)
-    }).pipe(Effect.withSpan("processor.commit", { attributes: { batches: batches.length }, captureStackTrace: false }))
+    Effect.gen(() => commitSteps(batches)).pipe(
+      Effect.withSpan("processor.commit", { attributes: { batches: batches.length }, captureStackTrace: false })
+    )
   yield* Effect.gen(function*() {
     const first = yield* Queue.take(ready)
     // let the other partitions' handlers of the same fetch reach the queue too
@@ -203,94 +210,95 @@ export const make = Effect.gen(function*() {
     )
   }).pipe(Effect.forever, Effect.forkScoped)
 
-  const handleBatch = (batch: RecordBatch) =>
-    Effect.gen(function*() {
-      const current = held.get(batch.partition)
-      const records = batch.records
-      const first = PartitionStep.firstUnseen(current, records)
-      if (first > 0) yield* Metric.incrementBy(ticksSkipped, first)
-      if (first === records.length) return
-      const ticks: Array<PartitionStep.OffsetTick> = new Array(records.length - first)
-      for (let i = first; i < records.length; i++) {
-        const record = records[i]!
-        // no clock here: a decision must not depend on when it is (re)made
-        const tick = decodeTick(record.value) ?? Either.getOrUndefined(Tick.fromBytes(record.value))
-        // state is per symbol within a partition: a tick outside its symbol's partition is misrouted
-        if (tick === undefined || !keyIsSymbol(record.key, tick.symbol)) return yield* poisonOf(record, tick)
-        ticks[i - first] = { offset: record.offset, tick }
-      }
-      const result = PartitionStep.apply(current, ticks, strategy)
+  function* handleBatchSteps(batch: RecordBatch) {
+    const current = held.get(batch.partition)
+    const records = batch.records
+    const first = PartitionStep.firstUnseen(current, records)
+    if (first > 0) yield* Metric.incrementBy(ticksSkipped, first)
+    if (first === records.length) return
+    const ticks: Array<PartitionStep.OffsetTick> = new Array(records.length - first)
+    for (let i = first; i < records.length; i++) {
+      const record = records[i]!
+      // no clock here: a decision must not depend on when it is (re)made
+      const tick = decodeTick(record.value) ?? Either.getOrUndefined(Tick.fromBytes(record.value))
+      // state is per symbol within a partition: a tick outside its symbol's partition is misrouted
+      if (tick === undefined || !keyIsSymbol(record.key, tick.symbol)) return yield* poisonOf(record, tick)
+      ticks[i - first] = { offset: record.offset, tick }
+    }
+    const result = PartitionStep.apply(current, ticks, strategy)
 
-      // Each command continues its tick's trace through a `processor.decide` span, child of
-      // the tick's (remote) span. The spans are made with the tracer directly: they have no
-      // work of their own to wrap, and an Effect per decision would cost more than the decision.
-      const tracer = yield* Effect.tracer
-      const clock = yield* Effect.clock
-      const context = yield* Effect.context<never>()
-      const parentOf = parentCache(yield* Effect.option(Effect.currentSpan))
-      const decided: Array<OrderCommand.OrderCommand> = []
-      const traces: Array<string> = []
-      for (let i = 0; i < result.decisions.length; i++) {
-        const decision = result.decisions[i]!
-        if (decision.commands.length === 0) continue
-        const now = clock.unsafeCurrentTimeNanos()
-        const parent = parentOf(records[first + i]!.headers[Traceparent.headerName])
-        const span = tracer.span("processor.decide", parent, context, [], now, "internal")
-        span.attribute("tick.id", decision.tick.tickId)
-        span.attribute("order.id", decision.commands.map((c) => c.orderId).join(","))
-        span.attribute("symbol", decision.tick.symbol)
-        span.end(now, Exit.void)
-        const traceparent = Traceparent.format(span)
-        for (const command of decision.commands) {
-          decided.push(command)
-          traces.push(traceparent)
-        }
+    // Each command continues its tick's trace through a `processor.decide` span, child of
+    // the tick's (remote) span. The spans are made with the tracer directly: they have no
+    // work of their own to wrap, and an Effect per decision would cost more than the decision.
+    const tracer = yield* Effect.tracer
+    const clock = yield* Effect.clock
+    const context = yield* Effect.context<never>()
+    const parentOf = parentCache(yield* Effect.option(Effect.currentSpan))
+    const decided: Array<OrderCommand.OrderCommand> = []
+    const traces: Array<string> = []
+    for (let i = 0; i < result.decisions.length; i++) {
+      const decision = result.decisions[i]!
+      if (decision.commands.length === 0) continue
+      const now = clock.unsafeCurrentTimeNanos()
+      const parent = parentOf(records[first + i]!.headers[Traceparent.headerName])
+      const span = tracer.span("processor.decide", parent, context, [], now, "internal")
+      span.attribute("tick.id", decision.tick.tickId)
+      span.attribute("order.id", decision.commands.map((c) => c.orderId).join(","))
+      span.attribute("symbol", decision.tick.symbol)
+      span.end(now, Exit.void)
+      const traceparent = Traceparent.format(span)
+      for (const command of decision.commands) {
+        decided.push(command)
+        traces.push(traceparent)
       }
-      const values = encodeCommands(decided)
-      const outgoing: Array<OutgoingRecord> = new Array(decided.length)
-      for (let i = 0; i < decided.length; i++) {
-        outgoing[i] = {
-          topic: commandsTopic,
-          key: decided[i]!.orderId,
-          value: values[i]!,
-          headers: { [Traceparent.headerName]: traces[i]! }
-        }
+    }
+    const values = encodeCommands(decided)
+    const outgoing: Array<OutgoingRecord> = new Array(decided.length)
+    for (let i = 0; i < decided.length; i++) {
+      outgoing[i] = {
+        topic: commandsTopic,
+        key: decided[i]!.orderId,
+        value: values[i]!,
+        headers: { [Traceparent.headerName]: traces[i]! }
       }
-      const done = yield* Deferred.make<void, BusError | SqlError>()
-      yield* Queue.offer(ready, {
-        topic: batch.topic,
-        partition: batch.partition,
-        outgoing,
-        nextOffset: result.nextOffset,
-        changed: result.changed,
-        decisions: result.decisions,
-        done
-      })
-      yield* Deferred.await(done)
-    }).pipe(
+    }
+    const done = yield* Deferred.make<void, BusError | SqlError>()
+    yield* Queue.offer(ready, {
+      topic: batch.topic,
+      partition: batch.partition,
+      outgoing,
+      nextOffset: result.nextOffset,
+      changed: result.changed,
+      decisions: result.decisions,
+      done
+    })
+    yield* Deferred.await(done)
+  }
+  const handleBatch = (batch: RecordBatch) =>
+    Effect.gen(() => handleBatchSteps(batch)).pipe(
       Effect.withSpan("processor.batch", {
         attributes: { partition: batch.partition, records: batch.records.length },
         captureStackTrace: false
       })
     )
 
-  const submit = (tick: Tick.Tick) =>
-    Effect.gen(function*() {
-      const waiter = yield* Deferred.make<ReadonlyArray<OrderCommand.OrderCommand>>()
-      const remove = Ref.update(waiters, (all) => {
-        const rest = (all.get(tick.tickId) ?? []).filter((w) => w !== waiter)
-        const next = new Map(all)
-        if (rest.length === 0) next.delete(tick.tickId)
-        else next.set(tick.tickId, rest)
-        return next
-      })
-      // registered before producing: the consumer may apply the tick before produce returns
-      yield* Ref.update(waiters, (all) => new Map(all).set(tick.tickId, [...(all.get(tick.tickId) ?? []), waiter]))
-      return yield* bus.produce({ topic: ticksTopic, key: tick.symbol, value: Tick.toBytes(tick) }).pipe(
-        Effect.zipRight(Deferred.await(waiter)),
-        Effect.ensuring(remove)
-      )
-    }).pipe(Effect.withSpan("processor.submit"))
+  function* submitSteps(tick: Tick.Tick) {
+    const waiter = yield* Deferred.make<ReadonlyArray<OrderCommand.OrderCommand>>()
+    const remove = Ref.update(waiters, (all) => {
+      const rest = (all.get(tick.tickId) ?? []).filter((w) => w !== waiter)
+      const next = new Map(all)
+      if (rest.length === 0) next.delete(tick.tickId)
+      else next.set(tick.tickId, rest)
+      return next
+    })
+    // registered before producing: the consumer may apply the tick before produce returns
+    yield* Ref.update(waiters, (all) => new Map(all).set(tick.tickId, [...(all.get(tick.tickId) ?? []), waiter]))
+    return yield* bus.produce({ topic: ticksTopic, key: tick.symbol, value: Tick.toBytes(tick) }).pipe(
+      Effect.zipRight(Deferred.await(waiter)),
+      Effect.ensuring(remove)
+    )
+  }
+  const submit = (tick: Tick.Tick) => Effect.gen(() => submitSteps(tick)).pipe(Effect.withSpan("processor.submit"))
 
   const symbolState = (symbol: string) =>
     Effect.sync(() => {

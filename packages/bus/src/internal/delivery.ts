@@ -106,32 +106,86 @@ const deadLetterUntilDone = (record: ConsumedRecord, poison: PoisonMessage, ctx:
     Effect.orDie // the schedule never ends, so this never fires
   )
 
+// The steps of a delivery are generator functions made once, given the batch: one made anew
+// per batch would keep the batch's records through scavenges until a full collection (ADR 0093).
+function* deliverEachSteps<E, R>(
+  records: ReadonlyArray<ConsumedRecord>,
+  handler: Handler<E, R>,
+  ctx: DeliveryContext
+) {
+  for (const record of records) {
+    if (ctx.stopping()) return
+    const attributes = recordAttributes(record, ctx.group)
+    const parent = Traceparent.parse(record.headers[Traceparent.headerName])
+    const attempt = handler(record).pipe(
+      Effect.withSpan("bus.handle", {
+        kind: "consumer",
+        attributes,
+        parent: Option.getOrUndefined(parent),
+        captureStackTrace: false
+      })
+    )
+    const outcome = yield* untilSettled(attempt, ctx, attributes, () => true)
+    if (outcome._tag === "Poison") yield* deadLetterUntilDone(record, outcome.poison, ctx)
+    yield* ctx.processed(record)
+  }
+}
+
 /** One handler call per record, in order; stops early (between records) when the consumer stops. */
 export const deliverEach = <E, R>(
   records: ReadonlyArray<ConsumedRecord>,
   handler: Handler<E, R>,
   ctx: DeliveryContext
-): Effect.Effect<void, never, R> =>
-  Effect.gen(function*() {
-    for (const record of records) {
-      if (ctx.stopping()) return
-      const attributes = recordAttributes(record, ctx.group)
-      const parent = Traceparent.parse(record.headers[Traceparent.headerName])
-      const attempt = handler(record).pipe(
-        Effect.withSpan("bus.handle", {
-          kind: "consumer",
-          attributes,
-          parent: Option.getOrUndefined(parent),
-          captureStackTrace: false
-        })
-      )
-      const outcome = yield* untilSettled(attempt, ctx, attributes, () => true)
-      if (outcome._tag === "Poison") yield* deadLetterUntilDone(record, outcome.poison, ctx)
-      yield* ctx.processed(record)
-    }
-  })
+): Effect.Effect<void, never, R> => Effect.gen(() => deliverEachSteps(records, handler, ctx))
 
 const maxLinks = 32
+
+function* deliverBatchSteps<E, R>(
+  topic: string,
+  partition: number,
+  records: ReadonlyArray<ConsumedRecord>,
+  handler: BatchHandler<E, R>,
+  ctx: DeliveryContext
+) {
+  if (records.length === 0) return
+  const first = records[0]!
+  const last = records[records.length - 1]!
+  // a batch mixes traces: link them instead of picking one parent
+  // (records of one publish share its traceparent: each run of equal values is parsed once)
+  const links: Array<Tracer.SpanLink> = []
+  let previous: string | undefined
+  for (const record of records) {
+    if (links.length >= maxLinks) break
+    const value = record.headers[Traceparent.headerName]
+    if (value === previous) continue
+    previous = value
+    const parent = Traceparent.parse(value)
+    if (Option.isSome(parent)) links.push({ _tag: "SpanLink", span: parent.value, attributes: {} })
+  }
+  const where = {
+    "messaging.destination": topic,
+    "messaging.kafka.partition": partition,
+    "messaging.kafka.first_offset": first.offset,
+    "messaging.kafka.last_offset": last.offset,
+    "messaging.kafka.consumer_group": ctx.group,
+    "messaging.batch.message_count": records.length
+  }
+  const indexOf = (poison: PoisonMessage) =>
+    records.length === 1 && poison.offset === undefined ? 0 : records.findIndex((r) => r.offset === poison.offset)
+  const attempt = handler({ topic, partition, records }).pipe(
+    Effect.withSpan("bus.handleBatch", { kind: "consumer", attributes: where, links, captureStackTrace: false })
+  )
+  const outcome = yield* untilSettled(attempt, ctx, where, (poison) => indexOf(poison) >= 0)
+  if (outcome._tag === "Done") {
+    yield* ctx.processed(last)
+    return
+  }
+  const index = indexOf(outcome.poison)
+  yield* deliverBatch(topic, partition, records.slice(0, index), handler, ctx)
+  yield* deadLetterUntilDone(records[index]!, outcome.poison, ctx)
+  yield* ctx.processed(records[index]!)
+  yield* deliverBatch(topic, partition, records.slice(index + 1), handler, ctx)
+}
 
 /**
  * One handler call for the whole batch. Poison at offset X splits it: the records before X
@@ -143,44 +197,4 @@ export const deliverBatch = <E, R>(
   records: ReadonlyArray<ConsumedRecord>,
   handler: BatchHandler<E, R>,
   ctx: DeliveryContext
-): Effect.Effect<void, never, R> =>
-  Effect.gen(function*() {
-    if (records.length === 0) return
-    const first = records[0]!
-    const last = records[records.length - 1]!
-    // a batch mixes traces: link them instead of picking one parent
-    // (records of one publish share its traceparent: each run of equal values is parsed once)
-    const links: Array<Tracer.SpanLink> = []
-    let previous: string | undefined
-    for (const record of records) {
-      if (links.length >= maxLinks) break
-      const value = record.headers[Traceparent.headerName]
-      if (value === previous) continue
-      previous = value
-      const parent = Traceparent.parse(value)
-      if (Option.isSome(parent)) links.push({ _tag: "SpanLink", span: parent.value, attributes: {} })
-    }
-    const where = {
-      "messaging.destination": topic,
-      "messaging.kafka.partition": partition,
-      "messaging.kafka.first_offset": first.offset,
-      "messaging.kafka.last_offset": last.offset,
-      "messaging.kafka.consumer_group": ctx.group,
-      "messaging.batch.message_count": records.length
-    }
-    const indexOf = (poison: PoisonMessage) =>
-      records.length === 1 && poison.offset === undefined ? 0 : records.findIndex((r) => r.offset === poison.offset)
-    const attempt = handler({ topic, partition, records }).pipe(
-      Effect.withSpan("bus.handleBatch", { kind: "consumer", attributes: where, links, captureStackTrace: false })
-    )
-    const outcome = yield* untilSettled(attempt, ctx, where, (poison) => indexOf(poison) >= 0)
-    if (outcome._tag === "Done") {
-      yield* ctx.processed(last)
-      return
-    }
-    const index = indexOf(outcome.poison)
-    yield* deliverBatch(topic, partition, records.slice(0, index), handler, ctx)
-    yield* deadLetterUntilDone(records[index]!, outcome.poison, ctx)
-    yield* ctx.processed(records[index]!)
-    yield* deliverBatch(topic, partition, records.slice(index + 1), handler, ctx)
-  })
+): Effect.Effect<void, never, R> => Effect.gen(() => deliverBatchSteps(topic, partition, records, handler, ctx))

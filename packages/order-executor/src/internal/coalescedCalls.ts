@@ -80,22 +80,27 @@ export const coalesced = <I, O, E>(
       return inFlight
     })
 
+    // The steps of a call and of a batch's wait are generator functions made once and given
+    // their values: one made anew per call would keep the call's items through scavenges
+    // until a full collection (ADR 0093).
+    function* sendSteps(call: ReadonlyArray<Waiting<I, O, E>>, items: ReadonlyArray<I>) {
+      const span = yield* Effect.option(Effect.currentSpan)
+      if (Option.isSome(span)) {
+        const id = `${span.value.traceId}-${span.value.spanId}`
+        for (const w of call) {
+          if (Option.isSome(w.span) && w.span.value._tag === "Span") w.span.value.attribute(options.spanName, id)
+        }
+      }
+      return yield* Effect.exit(send(items))
+    }
+
     const run = (call: ReadonlyArray<Waiting<I, O, E>>) => {
       const items = call.length === 1 ? call[0]!.items : call.flatMap((w) => w.items)
       const links: Array<Tracer.SpanLink> = []
       for (const w of call.slice(1)) {
         if (Option.isSome(w.span)) links.push({ _tag: "SpanLink", span: w.span.value, attributes: {} })
       }
-      const sent = Effect.gen(function*() {
-        const span = yield* Effect.option(Effect.currentSpan)
-        if (Option.isSome(span)) {
-          const id = `${span.value.traceId}-${span.value.spanId}`
-          for (const w of call) {
-            if (Option.isSome(w.span) && w.span.value._tag === "Span") w.span.value.attribute(options.spanName, id)
-          }
-        }
-        return yield* Effect.exit(send(items))
-      }).pipe(
+      const sent = Effect.gen(() => sendSteps(call, items)).pipe(
         Effect.withSpan(options.spanName, {
           kind: "client",
           links,
@@ -121,13 +126,13 @@ export const coalesced = <I, O, E>(
     // outcomes are simply not read; recording twice is harmless (first writer wins)
     yield* nextCall.pipe(Effect.flatMap(run), Effect.forever, Effect.forkScoped)
 
-    return (items: ReadonlyArray<I>) =>
-      Effect.gen(function*() {
-        // closing: nothing would send it
-        if (closed) return yield* Effect.interrupt
-        const done = yield* Deferred.make<ReadonlyArray<O>, E>()
-        const span = yield* Effect.option(Effect.currentSpan)
-        yield* Queue.offer(queue, { items, done, span })
-        return yield* Deferred.await(done)
-      })
+    function* waitSteps(items: ReadonlyArray<I>) {
+      // closing: nothing would send it
+      if (closed) return yield* Effect.interrupt
+      const done = yield* Deferred.make<ReadonlyArray<O>, E>()
+      const span = yield* Effect.option(Effect.currentSpan)
+      yield* Queue.offer(queue, { items, done, span })
+      return yield* Deferred.await(done)
+    }
+    return (items: ReadonlyArray<I>) => Effect.gen(() => waitSteps(items))
   })

@@ -545,23 +545,25 @@ export const make = (db: Database.Database) =>
     /** Buckets walked per statement (about 4 minutes of rows), so a walk never holds the event loop long. */
     const bucketsPerStep = 4096
 
-    const findByOrderId = (orderId: string) =>
-      Effect.gen(function*() {
-        const range = yield* attempt(
+    // made once and given each lookup (a GetOrder call): a generator function made anew per
+    // call would keep what it references through scavenges until a full collection (ADR 0093)
+    function* findByOrderIdSteps(orderId: string) {
+      const range = yield* attempt(
+        "looking up an order",
+        () => bucketRange.get() as { lo: number | null; hi: number | null }
+      )
+      if (range.lo === null || range.hi === null) return Option.none<StoredMessage>()
+      for (let hi = range.hi; hi >= range.lo; hi -= bucketsPerStep) {
+        const found = yield* attempt(
           "looking up an order",
-          () => bucketRange.get() as { lo: number | null; hi: number | null }
+          () => selectByOrder.get({ hi, lo: hi - bucketsPerStep + 1, id: orderId }) as Row | undefined
         )
-        if (range.lo === null || range.hi === null) return Option.none<StoredMessage>()
-        for (let hi = range.hi; hi >= range.lo; hi -= bucketsPerStep) {
-          const found = yield* attempt(
-            "looking up an order",
-            () => selectByOrder.get({ hi, lo: hi - bucketsPerStep + 1, id: orderId }) as Row | undefined
-          )
-          if (found !== undefined) return Option.some(toStored(found))
-          yield* Effect.yieldNow()
-        }
-        return Option.none<StoredMessage>()
-      })
+        if (found !== undefined) return Option.some(toStored(found))
+        yield* Effect.yieldNow()
+      }
+      return Option.none<StoredMessage>()
+    }
+    const findByOrderId = (orderId: string) => Effect.gen(() => findByOrderIdSteps(orderId))
 
     const lag = attempt("reading the outbox lag", () => {
       const row = selectLag.get(through) as { pending: number; oldest: number | null }
