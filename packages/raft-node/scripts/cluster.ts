@@ -44,6 +44,7 @@ nodes.forEach((node, i) => {
     "--max-semi-space-size=4",
     "--heap-growing-percent=30",
     "--single-threaded-gc",
+    "--no-allocation-site-pretenuring",
     main
   ], {
     cwd: root,
