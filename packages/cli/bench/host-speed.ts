@@ -39,7 +39,7 @@ export const measure = (runs = 5): number => {
 }
 
 /** The line the benchmarks print: the readings in order (e.g. at the start and at the end). */
-export const summary = (readings: ReadonlyArray<readonly [string, number]>): string =>
+export const describe = (readings: ReadonlyArray<readonly [string, number]>): string =>
   `host speed (fixed JavaScript workload, median of 5 passes; lower is faster): ${
     readings.map(([when, ms]) => `${ms.toFixed(0)} ms ${when}`).join(", ")
   }`

@@ -495,7 +495,7 @@ const main = async () => {
   const width = Math.max(...summary.map((r) => r[0].length))
   console.log(`\n${"measure".padEnd(width)}  ${"result".padStart(20)}  target`)
   for (const [name, value, target] of summary) console.log(`${name.padEnd(width)}  ${value.padStart(20)}  ${target}`)
-  console.log(HostSpeed.summary([["at the start", speedAtStart], ["at the end (pipeline idle)", speedAtEnd]]))
+  console.log(HostSpeed.describe([["at the start", speedAtStart], ["at the end (pipeline idle)", speedAtEnd]]))
   if (CPU_PROF.length > 0) console.log(`\nCPU profiles (written at exit): ${CPU_PROF.map(profileDir).join(", ")}`)
   if (pauseDir !== undefined && latencyWindow !== undefined) {
     Pauses.print(

@@ -307,7 +307,7 @@ const main = Effect.gen(function*() {
   console.log(`${"measure".padEnd(width)}  ${"result".padStart(18)}  target`)
   for (const [name, value, target] of rows) console.log(`${name.padEnd(width)}  ${value.padStart(18)}  ${target}`)
   if (failovers.length > 0) console.log(`\nfailover trials (ms): ${failovers.map((f) => f.toFixed(0)).join(", ")}`)
-  console.log(HostSpeed.summary([["at the start", speedAtStart], ["at the end (cluster idle)", speedAtEnd]]))
+  console.log(HostSpeed.describe([["at the start", speedAtStart], ["at the end (cluster idle)", speedAtEnd]]))
   const phaseSeconds = (halfTo - halfFrom) / 1000
   /** Seconds as a share of the latency phase, in % (100 % = one core for CPU time). */
   const pctOfPhase = (seconds: number) => ((seconds / phaseSeconds) * 100).toFixed(0)
