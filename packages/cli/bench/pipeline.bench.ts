@@ -26,7 +26,6 @@
 // BENCH_PAUSE_LOG=1: every process's GC pauses and event-loop stalls over that phase (pauses.ts).
 // BENCH_SAMPLES_FILE=<path>: that phase's samples are appended to it as CSV lines
 // `tickAt,toCommandMs,toEventMs` (one per order), to look at their spread over time.
-// Prints the host's speed before the services start and at the end (host-speed.ts).
 import { Partitioner } from "@trading/bus"
 import { envPairs, eventually, healthzOk, type ServiceName } from "@trading/platform/testing/ServiceProcess"
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
@@ -37,7 +36,6 @@ import { agreedLeader, freePort, grpcAddr, makeSpec, type NodeProcess } from "..
 import type { Service } from "../../stream-processor/test/processes.js"
 import { brokers, kafka, pipelineEnv, Processes, unique } from "../test/pipeline/harness.js"
 import { backlog, slope, type Snapshot, snapshot, type Topics } from "./backlog.js"
-import * as HostSpeed from "./host-speed.js"
 import { percentile, tickToEvent } from "./latency.js"
 import * as Pauses from "./pauses.js"
 import * as Procfs from "./procfs.js"
@@ -227,8 +225,6 @@ const sampleRss = (label: string, pid: number) => {
 }
 
 const main = async () => {
-  // before any service runs (the broker idles): how fast the host is today (host-speed.ts)
-  const speedAtStart = HostSpeed.measure()
   await admin.connect()
   const id = unique("bench")
   const env = pipelineEnv(id, dir)
@@ -394,8 +390,6 @@ const main = async () => {
   const toCommand = sorted((s) => s.toCommandMs)
   const toEvent = sorted((s) => s.toEventMs)
   sampleAll()
-  // again with the pipeline idle: the host's speed may have changed during the run
-  const speedAtEnd = HostSpeed.measure()
 
   const fmt = (n: number) => Math.round(n).toLocaleString("en-US")
   console.log(`\npipeline benchmark: 6 processes on loopback + Kafka at ${brokers}, ${SECONDS} s per phase`)
@@ -495,7 +489,6 @@ const main = async () => {
   const width = Math.max(...summary.map((r) => r[0].length))
   console.log(`\n${"measure".padEnd(width)}  ${"result".padStart(20)}  target`)
   for (const [name, value, target] of summary) console.log(`${name.padEnd(width)}  ${value.padStart(20)}  ${target}`)
-  console.log(HostSpeed.describe([["at the start", speedAtStart], ["at the end (pipeline idle)", speedAtEnd]]))
   if (CPU_PROF.length > 0) console.log(`\nCPU profiles (written at exit): ${CPU_PROF.map(profileDir).join(", ")}`)
   if (pauseDir !== undefined && latencyWindow !== undefined) {
     Pauses.print(

@@ -18,7 +18,6 @@
 // beside the processes' pauses.
 // BENCH_PAUSE_LOG=1 also logs every node's (and this process's) GC pauses and event-loop
 // stalls and prints their sums over the measured latency phase (packages/cli/bench/pauses.ts).
-// Prints the host's speed before the nodes start and at the end (packages/cli/bench/host-speed.ts).
 import type { OrderRecord } from "@trading/domain"
 import { envPairs } from "@trading/platform/testing/ServiceProcess"
 import { RaftClient } from "@trading/raft/client/index"
@@ -31,7 +30,6 @@ import { appendFileSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import * as HostSpeed from "../../cli/bench/host-speed.js"
 import * as Pauses from "../../cli/bench/pauses.js"
 import * as Procfs from "../../cli/bench/procfs.js"
 import {
@@ -198,8 +196,6 @@ const openLoop = (client: RaftClient.RaftClient, rate: number, batch: number, se
   })
 
 const main = Effect.gen(function*() {
-  // before any node runs: how fast the host is today (host-speed.ts)
-  const speedAtStart = HostSpeed.measure()
   for (const id of ["b1", "b2", "b3"]) specs.push(yield* Effect.promise(() => makeSpec(id, dataRoot)))
   launch(specs[0]!, { RAFT_BOOTSTRAP: "true" })
   launch(specs[1]!, { RAFT_JOIN_ADDR: grpcAddr(specs[0]!) })
@@ -263,8 +259,6 @@ const main = Effect.gen(function*() {
     launch(victim.spec)
   }
   yield* Effect.promise(() => healthy(["b1", "b2", "b3"]))
-  // again with the cluster idle: the host's speed may have changed during the run
-  const speedAtEnd = HostSpeed.measure()
 
   const rows: Array<[string, string, string]> = [
     [
@@ -307,7 +301,6 @@ const main = Effect.gen(function*() {
   console.log(`${"measure".padEnd(width)}  ${"result".padStart(18)}  target`)
   for (const [name, value, target] of rows) console.log(`${name.padEnd(width)}  ${value.padStart(18)}  ${target}`)
   if (failovers.length > 0) console.log(`\nfailover trials (ms): ${failovers.map((f) => f.toFixed(0)).join(", ")}`)
-  console.log(HostSpeed.describe([["at the start", speedAtStart], ["at the end (cluster idle)", speedAtEnd]]))
   const phaseSeconds = (halfTo - halfFrom) / 1000
   /** Seconds as a share of the latency phase, in % (100 % = one core for CPU time). */
   const pctOfPhase = (seconds: number) => ((seconds / phaseSeconds) * 100).toFixed(0)
