@@ -3,6 +3,7 @@
 // test helpers that spawn the services fix their command line. Profiles the whole process
 // with the inspector and writes a .cpuprofile (Chrome DevTools / speedscope) to
 // BENCH_CPU_PROF_DIR when the process exits normally (SIGTERM included, not SIGKILL).
+// `profile-summary.mjs` reads it back.
 import { writeFileSync } from "node:fs"
 import { Session } from "node:inspector"
 import { join } from "node:path"
@@ -18,6 +19,12 @@ process.on("exit", () => {
     if (error === null) {
       const file = join(process.env.BENCH_CPU_PROF_DIR ?? ".", `${process.pid}.cpuprofile`)
       writeFileSync(file, JSON.stringify(result.profile))
+      // the profile's timestamps are the monotonic clock (µs); this pairs it with the wall
+      // clock, for profile-summary.mjs to find a benchmark phase's samples in it
+      writeFileSync(
+        `${file}.clock`,
+        JSON.stringify({ monotonicUs: Number(process.hrtime.bigint() / 1000n), wallUs: Date.now() * 1000 })
+      )
     }
   })
 })
