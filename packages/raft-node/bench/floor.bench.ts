@@ -22,6 +22,8 @@
 // allocates short-lived objects (as a runtime's per-operation bookkeeping does) per append on
 // each follower, per entry and per call on the leader and per call in the client, to see how
 // the tail grows with the CPU each event costs.
+// Profiles: NODE_OPTIONS=--import=<repo>/packages/cli/bench/cpu-profile.mjs BENCH_CPU_PROF_DIR=<dir>
+// (every process writes one when it ends; read them with packages/cli/bench/profile-summary.mjs).
 import * as grpc from "@grpc/grpc-js"
 import type { OrderRecord } from "@trading/domain"
 import * as Bytes from "@trading/domain/Bytes"
@@ -306,7 +308,8 @@ const run = async (rate: number, seconds: number, warmup: number) => {
     stream.end()
     return { latencies, cpu }
   } finally {
-    for (const child of children) child.kill("SIGKILL")
+    // SIGTERM lets a profiler loaded with NODE_OPTIONS (cpu-profile.mjs) write its profile
+    for (const child of children) child.kill("SIGTERM")
     fs.rmSync(root, { recursive: true, force: true })
   }
 }
@@ -338,6 +341,7 @@ const main = async () => {
 }
 
 const [role, ...args] = process.argv.slice(2)
+if (role === "follower" || role === "leader") process.once("SIGTERM", () => process.exit(0))
 if (role === "follower") {
   await follower(Number(args[0]), args[1]!)
   console.log("ready")
