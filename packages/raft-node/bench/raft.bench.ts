@@ -8,7 +8,10 @@
 //    peak (where the latency stands with more of the host idle), and at 1,000 orders/s in
 //    calls of 10 (the order-executor's calls in bench:pipeline's latency phase);
 // 3. failover: kill -9 of the leader -> the next successful commit, over N trials
-//    (the killed node is restarted and the cluster healed between trials).
+//    (the killed node is restarted and the cluster healed between trials);
+// 4. the host's floor at the latency phase's rate (floor.ts: the same flow with bare grpc-js
+//    and plain callbacks, once the nodes are stopped; BENCH_FLOOR=0 skips it), a reference
+//    taken the same minute for a host whose speed moves the tail.
 // Prints a table; targets are in the issue (20,000 orders/s, p99 <= 20 ms, failover <= 1 s).
 // Also prints each process's CPU over the latency phase, how long each one's main thread ran
 // and waited for a CPU in it (/proc/<pid>/schedstat), and each node's log fsyncs in it
@@ -42,6 +45,7 @@ import {
   start,
   stop
 } from "../test/processes.js"
+import { type FloorRun, runFloor } from "./floor.js"
 
 const TRIALS = Number(process.env.BENCH_FAILOVER_TRIALS ?? 10)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
@@ -53,6 +57,9 @@ const BATCH = Number(process.env.BENCH_BATCH ?? 100)
  * latencies of two builds can be set side by side.
  */
 const OPEN_RATE = Number(process.env.BENCH_OPEN_RATE ?? 0)
+/** BENCH_FLOOR=0: skip the host's floor (floor.ts) at the end. */
+const FLOOR = process.env.BENCH_FLOOR !== "0"
+const FLOOR_WARMUP_SECONDS = 8
 const LOW_RATE = 1_000
 const LOW_BATCH = 10
 /** Extra environment for every node, space-separated `NAME=value` pairs (e.g. `RAFT_SNAPSHOT_EVERY=100000`). */
@@ -62,6 +69,8 @@ const EXTRA_ENV = envPairs(process.env.BENCH_SERVICE_ENV ?? "", /\s+/)
  * nodes are then stopped with SIGTERM at the end (a killed process writes no profile).
  */
 const CPU_PROF_DIR = process.env.BENCH_CPU_PROF ? mkdtempSync(join(tmpdir(), "raft-bench-prof-")) : undefined
+/** Profiled nodes write their profile on SIGTERM; otherwise they are simply killed. */
+const stopSignal = CPU_PROF_DIR === undefined ? "SIGKILL" : "SIGTERM"
 const cpuProfile = fileURLToPath(new URL("../../cli/bench/cpu-profile.mjs", import.meta.url))
 const NODE_OPTIONS = [CPU_PROF_DIR === undefined ? "" : `--import=${cpuProfile}`, EXTRA_ENV.NODE_OPTIONS ?? ""]
   .join(" ").trim()
@@ -201,7 +210,11 @@ const main = Effect.gen(function*() {
   launch(specs[1]!, { RAFT_JOIN_ADDR: grpcAddr(specs[0]!) })
   launch(specs[2]!, { RAFT_JOIN_ADDR: grpcAddr(specs[0]!) })
   yield* Effect.promise(() => healthy(["b1", "b2", "b3"]))
-  const client = yield* RaftClient.make({ seeds: specs.map(grpcAddr), deadline: "20 seconds", tls: "insecure" })
+  // closed before the floor's run, with the nodes
+  const clientScope = yield* Scope.make()
+  const client = yield* RaftClient.make({ seeds: specs.map(grpcAddr), deadline: "20 seconds", tls: "insecure" }).pipe(
+    Scope.extend(clientScope)
+  )
 
   // warm up (JIT, channels, leader discovery)
   yield* closedLoop(client, 16, BATCH, 1)
@@ -260,6 +273,16 @@ const main = Effect.gen(function*() {
   }
   yield* Effect.promise(() => healthy(["b1", "b2", "b3"]))
 
+  // The host's floor at the latency phase's rate, a minute later: the same flow with bare
+  // grpc-js and plain callbacks (floor.ts), with the nodes and the client gone. On this
+  // shared host the tail moves with the host's speed; the floor moves with it.
+  let floor: FloorRun | undefined
+  if (FLOOR) {
+    yield* Scope.close(clientScope, Exit.void)
+    yield* Effect.promise(() => Promise.all([...nodes.values()].map((n) => stop(n, stopSignal))))
+    floor = yield* Effect.promise(() => runFloor(half, BATCH, SECONDS, FLOOR_WARMUP_SECONDS))
+  }
+
   const rows: Array<[string, string, string]> = [
     [
       "throughput, single orders (record, 1 order/call, 64 callers)",
@@ -291,6 +314,11 @@ const main = Effect.gen(function*() {
       `${percentile(low, 0.5).toFixed(1)} / ${percentile(low, 0.99).toFixed(1)} ms`,
       ""
     ],
+    ...(floor === undefined ? [] : [[
+      `the host's floor at ${Math.round(half)} orders/s (bench:raft-floor), p50 / p99`,
+      `${percentile(floor.latencies, 0.5).toFixed(1)} / ${percentile(floor.latencies, 0.99).toFixed(1)} ms`,
+      "(reference: no Effect, no Raft core)"
+    ]] as Array<[string, string, string]>),
     ...(failovers.length === 0 ? [] : [
       [`failover median over ${failovers.length} trials`, `${median(failovers).toFixed(0)} ms`, "<= 1000 ms"],
       ["failover min / max", `${Math.min(...failovers).toFixed(0)} / ${Math.max(...failovers).toFixed(0)} ms`, ""]
@@ -335,6 +363,12 @@ const main = Effect.gen(function*() {
       }).join("; ")
     }`
   )
+  if (floor !== undefined) {
+    const [f1, f2, leader, client] = floor.cpu
+    console.log(
+      `CPU during the floor's phase (% of one core): followers ${f1} %, ${f2} %, leader ${leader} %, bench client ${client} %`
+    )
+  }
   if (CPU_PROF_DIR !== undefined) {
     console.log(`node pids during the latency phase: ${halfPids.map(([id, pid]) => `${id} ${pid}`).join(", ")}`)
   }
@@ -359,7 +393,7 @@ Effect.runPromise(Scope.extend(main, scope)).then(
     process.exitCode = 1
   }
 ).finally(async () => {
-  await Promise.all([...nodes.values()].map((n) => stop(n, CPU_PROF_DIR === undefined ? "SIGKILL" : "SIGTERM")))
+  await Promise.all([...nodes.values()].map((n) => stop(n, stopSignal)))
   if (CPU_PROF_DIR !== undefined) console.log(`\nCPU profiles of the nodes (pid.cpuprofile): ${CPU_PROF_DIR}`)
   await Effect.runPromise(Scope.close(scope, Exit.void))
   rmSync(dataRoot, { recursive: true, force: true })

@@ -1,0 +1,337 @@
+// The host's floor under bench:raft's latency phase: what that phase costs this host when
+// nothing but the work itself runs (`pnpm bench:raft-floor`, and a row of `pnpm bench:raft`).
+// Three processes on loopback carry the raft-node's message flow with bare grpc-js on raw
+// bytes, plain callbacks, no Effect, no Raft core and no protobuf framing:
+//
+//   client --stream--> leader: calls of `batch` orders (RecordOrdersRequest bytes), open loop
+//   leader: checks each call's records (RegistryBytes.validRecordCount, as the raft-node
+//     does), group commit with one entry in flight and a 1 ms linger after an entry of
+//     several calls (RegistryNode's batcher); the entry written to its log (page cache) and
+//     fsynced on the thread pool while it goes to both followers on one stream each
+//   follower: writes, fsyncs (thread pool), acknowledges, applies
+//   leader: commits on a majority (its fsync and one ack, or two acks), applies, answers each
+//     call with its share of the result (RegistryBytes.splitResult)
+//
+// The state machine is the real one (OrderRegistry with the raft-node's default retention,
+// full and evicting before the measured phase when the warm-up is long enough, as in
+// bench:raft's), each node keeps a 10 ms timer and the leader heartbeats every 50 ms (the
+// raft-node's tick and heartbeat). What is left out is what the raft-node adds per call and
+// per entry: the distance between the two is that overhead on this host (docs/benchmarks.md,
+// fourteenth session).
+//
+// FLOOR_BURN="follower=750,leader=600,call=350,client=450": microseconds of busy work that
+// allocates short-lived objects (as a runtime's per-operation bookkeeping does) per append on
+// each follower, per entry and per call on the leader and per call in the client, to see how
+// the tail grows with the CPU each event costs.
+// Profiles: NODE_OPTIONS=--import=<repo>/packages/cli/bench/cpu-profile.mjs BENCH_CPU_PROF_DIR=<dir>
+// (every process writes one when it ends; read them with packages/cli/bench/profile-summary.mjs).
+import * as grpc from "@grpc/grpc-js"
+import type { OrderRecord } from "@trading/domain"
+import * as Bytes from "@trading/domain/Bytes"
+import * as OrderRegistry from "@trading/domain/OrderRegistry"
+import * as RegistryBytes from "@trading/domain/RegistryBytes"
+import { freePort, nodeEnv, nodeFlags } from "@trading/platform/testing/ServiceProcess"
+import { type ChildProcess, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import * as Procfs from "../../cli/bench/procfs.js"
+
+const TICK_MS = 10
+const HEARTBEAT_MS = 50
+/** RAFT_RETENTION_MAX_ORDERS' default (RaftNodeConfig). */
+const MAX_ORDERS = 150_000
+
+const raw = (bytes: Buffer) => bytes
+const service: grpc.ServiceDefinition = {
+  Stream: {
+    path: "/floor.Floor/Stream",
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: raw,
+    requestDeserialize: raw,
+    responseSerialize: raw,
+    responseDeserialize: raw
+  }
+}
+const FloorClient = grpc.makeGenericClientConstructor(service, "Floor")
+const openStream = (port: number): grpc.ClientDuplexStream<Buffer, Buffer> =>
+  (new FloorClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as {
+    Stream: () => grpc.ClientDuplexStream<Buffer, Buffer>
+  }).Stream()
+
+const serve = (port: number, onCall: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => void) =>
+  new Promise<void>((resolve, reject) => {
+    const server = new grpc.Server()
+    server.addService(service, { Stream: onCall })
+    server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (e) => e ? reject(e) : resolve())
+  })
+
+const burnUs: Record<string, number> = Object.fromEntries(
+  (process.env.FLOOR_BURN ?? "").split(",").filter((kv) => kv.includes("=")).map((kv) => {
+    const [key, us] = kv.split("=")
+    return [key!.trim(), Number(us)]
+  })
+)
+let garbage: unknown = null
+/** About `FLOOR_BURN[key]` microseconds of allocating busy work (none by default). */
+const burn = (key: string) => {
+  const us = burnUs[key]
+  if (us === undefined || !(us > 0)) return
+  const until = performance.now() + us / 1000
+  while (performance.now() < until) {
+    for (let i = 0; i < 50; i++) garbage = { i, previous: garbage === null ? null : [i] }
+  }
+}
+
+/** The state machine of every node: the raft-node's, applied entry by entry. */
+const makeReplica = () => {
+  const retention = OrderRegistry.makeRetention({ maxOrders: MAX_ORDERS })
+  if (retention._tag === "Left") throw new Error(retention.left.message)
+  let registry = OrderRegistry.initial(retention.right)
+  let index = 0
+  return (body: Uint8Array) => {
+    const [next, result] = OrderRegistry.apply(registry, body, ++index)
+    registry = next
+    return result
+  }
+}
+
+/** An append-only log file: written in the page cache, fsynced on the thread pool. */
+const makeLog = (dir: string) => {
+  fs.mkdirSync(dir, { recursive: true })
+  const fd = fs.openSync(join(dir, "log"), "w")
+  let position = 0
+  return (bytes: Uint8Array, synced: () => void) => {
+    fs.writeSync(fd, bytes, 0, bytes.length, position)
+    position += bytes.length
+    fs.fsync(fd, (error) => {
+      if (error) throw error
+      synced()
+    })
+  }
+}
+
+/** An entry on the wire: `[u32 sequence][u32 unused][commands...]`; a heartbeat is the header alone. */
+const HEADER = 8
+
+const follower = async (port: number, dir: string) => {
+  const append = makeLog(dir)
+  const apply = makeReplica()
+  setInterval(() => {}, TICK_MS)
+  await serve(port, (call) => {
+    call.on("data", (entry: Buffer) => {
+      if (entry.length === HEADER) return void call.write(entry)
+      burn("follower")
+      append(entry, () => {
+        call.write(entry.subarray(0, HEADER))
+        apply(entry.subarray(HEADER))
+      })
+    })
+  })
+}
+
+interface Call {
+  readonly stream: grpc.ServerDuplexStream<Buffer, Buffer>
+  readonly id: number
+  readonly request: Buffer
+  /** Its records, checked as the raft-node checks them. */
+  readonly count: number
+}
+
+const leader = async (port: number, followerPorts: ReadonlyArray<number>, dir: string) => {
+  const append = makeLog(dir)
+  const apply = makeReplica()
+  const peers = followerPorts.map(openStream)
+  let pending: Array<Call> = []
+  let inFlight: { sequence: number; calls: Array<Call>; body: Buffer; synced: boolean; acks: number } | null = null
+  let sequence = 0
+  let lastCalls = 0
+  let scheduled = false
+
+  const commitIfMajority = () => {
+    const entry = inFlight
+    if (entry === null || !((entry.synced && entry.acks >= 1) || entry.acks >= 2)) return
+    inFlight = null
+    const result = apply(entry.body)
+    burn("leader")
+    const split = RegistryBytes.splitResult(result, entry.calls.map((c) => c.count))
+    if (split._tag === "Left") throw new Error(split.left.message)
+    entry.calls.forEach((call, i) => {
+      burn("call")
+      const response = split.right[i]!
+      const out = Buffer.allocUnsafe(4 + response.length)
+      out.writeUInt32LE(call.id, 0)
+      out.set(response, 4)
+      call.stream.write(out)
+    })
+    schedule()
+  }
+  const propose = () => {
+    scheduled = false
+    if (inFlight !== null || pending.length === 0) return
+    const calls = pending
+    pending = []
+    lastCalls = calls.length
+    const body = Buffer.from(Bytes.concat(calls.map((c) => c.request)))
+    const header = Buffer.alloc(HEADER)
+    header.writeUInt32LE(++sequence, 0)
+    const wire = Buffer.concat([header, body])
+    const entry = { sequence, calls, body, synced: false, acks: 0 }
+    inFlight = entry
+    append(wire, () => {
+      entry.synced = true
+      commitIfMajority()
+    })
+    for (const peer of peers) peer.write(wire)
+  }
+  const schedule = () => {
+    if (scheduled || inFlight !== null || pending.length === 0) return
+    scheduled = true
+    if (lastCalls > 1) setTimeout(propose, 1)
+    else setImmediate(propose)
+  }
+  for (const peer of peers) {
+    peer.on("data", (ack: Buffer) => {
+      if (inFlight !== null && ack.readUInt32LE(0) === inFlight.sequence) {
+        inFlight.acks++
+        commitIfMajority()
+      }
+    })
+  }
+  setInterval(() => {}, TICK_MS)
+  setInterval(() => {
+    for (const peer of peers) peer.write(Buffer.alloc(HEADER))
+  }, HEARTBEAT_MS)
+  await serve(port, (stream) => {
+    stream.on("data", (message: Buffer) => {
+      const request = message.subarray(4)
+      const count = RegistryBytes.validRecordCount(request)
+      if (count === undefined) throw new Error("the floor's client sent a record the registry would not read")
+      pending.push({ stream, id: message.readUInt32LE(0), request, count })
+      schedule()
+    })
+  })
+}
+
+// ---- the client, and a run ------------------------------------------------------------
+
+const self = fileURLToPath(import.meta.url)
+
+const launch = (args: ReadonlyArray<string>) =>
+  new Promise<ChildProcess>((resolve, reject) => {
+    const child = spawn(process.execPath, [...nodeFlags, "--import", "tsx", self, ...args], {
+      env: { ...process.env, ...nodeEnv },
+      stdio: ["ignore", "pipe", "inherit"]
+    })
+    child.once("error", reject)
+    child.once("exit", (code) => reject(new Error(`${args[0]} exited with ${code} before it was ready`)))
+    child.stdout!.once("data", () => resolve(child))
+  })
+
+let orderSeq = 0
+const request = (batch: number): Buffer => {
+  const records: Array<OrderRecord.OrderRecord> = Array.from({ length: batch }, () => {
+    orderSeq++
+    return {
+      orderId: `floor-${orderSeq}`,
+      eventId: `floor-evt-${orderSeq}`,
+      commandId: `floor-cmd-${orderSeq}`,
+      status: "ACCEPTED",
+      reason: "",
+      filledQuantity: 0,
+      fillPriceMicros: 0,
+      recordedAtUnixMs: Date.now()
+    }
+  })
+  return Buffer.from(OrderRegistry.encodeCommand(records))
+}
+
+/** Open loop at `rate` orders/s for `seconds` (bench:raft's: due calls sent every 2 ms); sorted latencies. */
+const openLoop = (stream: grpc.ClientDuplexStream<Buffer, Buffer>, rate: number, batch: number, seconds: number) =>
+  new Promise<Array<number>>((resolve) => {
+    const sentAt = new Map<number, number>()
+    const latencies: Array<number> = []
+    const onAnswer = (message: Buffer) => {
+      const id = message.readUInt32LE(0)
+      latencies.push(performance.now() - sentAt.get(id)!)
+      sentAt.delete(id)
+      if (sentAt.size === 0 && done) finish()
+    }
+    const finish = () => {
+      stream.off("data", onAnswer)
+      resolve(latencies.sort((a, b) => a - b))
+    }
+    stream.on("data", onAnswer)
+    let done = false
+    let sent = 0
+    const started = performance.now()
+    const send = () => {
+      const elapsed = performance.now() - started
+      if (elapsed >= seconds * 1000) {
+        done = true
+        if (sentAt.size === 0) finish()
+        return
+      }
+      const due = Math.floor((elapsed / 1000) * (rate / batch))
+      for (; sent < due; sent++) {
+        burn("client")
+        const body = request(batch)
+        const message = Buffer.allocUnsafe(4 + body.length)
+        message.writeUInt32LE(sent, 0)
+        message.set(body, 4)
+        sentAt.set(sent, performance.now())
+        stream.write(message)
+      }
+      setTimeout(send, 2)
+    }
+    send()
+  })
+
+export interface FloorRun {
+  /** The measured calls' latencies in ms, ascending. */
+  readonly latencies: ReadonlyArray<number>
+  /** CPU over the measured phase, % of one core: follower, follower, leader, this process. */
+  readonly cpu: ReadonlyArray<number>
+}
+
+/** One run with fresh processes: `warmup` seconds of the open loop, then `seconds` measured. */
+export const runFloor = async (rate: number, batch: number, seconds: number, warmup: number): Promise<FloorRun> => {
+  const root = fs.mkdtempSync(join(tmpdir(), "raft-floor-"))
+  const [leaderPort, f1, f2] = [await freePort(), await freePort(), await freePort()]
+  const children: Array<ChildProcess> = []
+  try {
+    children.push(await launch(["follower", String(f1), join(root, "f1")]))
+    children.push(await launch(["follower", String(f2), join(root, "f2")]))
+    children.push(await launch(["leader", String(leaderPort), String(f1), String(f2), join(root, "leader")]))
+    const stream = openStream(leaderPort)
+    let closing = false
+    stream.on("error", (error) => {
+      // the leader is killed with the stream still open once the run is over
+      if (!closing) throw error
+    })
+    await openLoop(stream, rate, batch, warmup)
+    const pids = [...children.map((c) => c.pid!), process.pid]
+    const before = pids.map((pid) => Procfs.cpuSeconds(pid) ?? NaN)
+    const latencies = await openLoop(stream, rate, batch, seconds)
+    const cpu = pids.map((pid, i) => Math.round((((Procfs.cpuSeconds(pid) ?? NaN) - before[i]!) / seconds) * 100))
+    closing = true
+    stream.end()
+    return { latencies, cpu }
+  } finally {
+    // SIGTERM lets a profiler loaded with NODE_OPTIONS (cpu-profile.mjs) write its profile
+    for (const child of children) child.kill("SIGTERM")
+    fs.rmSync(root, { recursive: true, force: true })
+  }
+}
+
+// run as one of the floor's processes (launch, above)
+if (process.argv[1] === self) {
+  const [role, ...args] = process.argv.slice(2)
+  process.once("SIGTERM", () => process.exit(0))
+  if (role === "follower") await follower(Number(args[0]), args[1]!)
+  else if (role === "leader") await leader(Number(args[0]), [Number(args[1]), Number(args[2])], args[3]!)
+  else throw new Error(`floor.ts: unknown role ${role}`)
+  console.log("ready")
+}
