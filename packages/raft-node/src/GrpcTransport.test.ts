@@ -5,7 +5,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as grpc from "@grpc/grpc-js"
 import { freePort } from "@trading/platform/testing/ServiceProcess"
 import { RaftTransportServiceService } from "@trading/proto/gen/raft/v1/raft"
-import { MemoryStorage, type Message, RaftNode, type StateMachine, Transport } from "@trading/raft"
+import { inbox, MemoryStorage, type Message, RaftNode, type StateMachine, Transport } from "@trading/raft"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -89,17 +89,17 @@ describe("GrpcTransport", () => {
       const a = yield* transportFor(all[0]!, all, "right")
       const b = yield* transportFor(all[1]!, all, "right")
       const c = yield* transportFor(all[2]!, all, "wrong")
-      const inbox = yield* a.inbox("a")
+      const received = yield* inbox(a, "a")
       const message = (from: string): Message => ({ from, to: "a", term: 1, body: { _tag: "TimeoutNow" } })
       yield* c.send(message("c"))
       yield* b.send(message("b"))
       // b's message arrives; c's stream was refused (UNAUTHENTICATED) and its message dropped
-      const first = yield* Queue.take(inbox)
+      const first = yield* Queue.take(received)
       expect(first.from).toBe("b")
       yield* Effect.sleep("200 millis")
       yield* b.send(message("b"))
-      expect((yield* Queue.take(inbox)).from).toBe("b")
-      expect(yield* Queue.size(inbox)).toBe(0)
+      expect((yield* Queue.take(received)).from).toBe("b")
+      expect(yield* Queue.size(received)).toBe(0)
     })), 20_000)
 
   // A grpc-js client keeps every message of a stream (for a transparent retry) until the

@@ -20,7 +20,6 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
@@ -113,7 +112,8 @@ export const make = (
     const self = options.self
     const token = Option.map(options.clusterSecret, clusterToken)
     const maxBuffered = options.maxBufferedBytes ?? 64 * 1024 * 1024
-    let inbox: Queue.Queue<Message> | undefined
+    /** The node's receiver (Transport.receive), while it is registered. */
+    let deliver: ((message: Message) => void) | undefined
     let warnedDecode = 0
 
     // --- receiving ---------------------------------------------------------------------------
@@ -154,8 +154,8 @@ export const make = (
           }
           return
         }
-        if (decoded.right.to !== self.nodeId || inbox === undefined) return
-        inbox.unsafeOffer(decoded.right)
+        if (decoded.right.to !== self.nodeId || deliver === undefined) return
+        deliver(decoded.right)
       })
       call.on("end", () => callback(null, { received }))
       call.on("error", () => {/* the peer went away; it reconnects by itself */})
@@ -256,21 +256,17 @@ export const make = (
     const transport: GrpcTransport = {
       port,
       send,
-      inbox: (id) =>
+      receive: (id, receiver) =>
         Effect.acquireRelease(
-          Effect.gen(function*() {
-            if (id !== self.nodeId) return yield* Effect.dieMessage(`this transport serves ${self.nodeId}, not ${id}`)
-            const q = yield* Queue.unbounded<Message>()
-            inbox = q
-            return q
-          }),
-          (q) =>
-            Effect.zipRight(
-              Effect.sync(() => {
-                if (inbox === q) inbox = undefined
-              }),
-              Queue.shutdown(q)
-            )
+          id === self.nodeId
+            ? Effect.sync(() => {
+              deliver = receiver
+            })
+            : Effect.dieMessage(`this transport serves ${self.nodeId}, not ${id}`),
+          () =>
+            Effect.sync(() => {
+              if (deliver === receiver) deliver = undefined
+            })
         )
     }
     return transport

@@ -52,8 +52,6 @@ interface Pending {
   readonly done: Deferred.Deferred<Uint8Array, WriteError>
 }
 
-/** Group-commit entries in flight (ADR 0061, update: one; every entry has a fixed cost on all three nodes). */
-const MAX_IN_FLIGHT = 1
 const MAX_CALLS_PER_ENTRY = 1024
 const MAX_RECORDS_PER_ENTRY = 4096
 const LINGER = "1 millis"
@@ -201,10 +199,10 @@ const make = Effect.gen(function*() {
 
   // Group commit: concurrent record calls share one log entry. Each entry costs the Raft
   // runtime a step, an fsync on every replica and a round trip, whatever its size, so
-  // batching callers is what makes many small Apply calls cheap. Up to `MAX_IN_FLIGHT`
-  // entries (one) are proposed at once; the calls that arrive meanwhile wait for the next.
+  // batching callers is what makes many small Apply calls cheap. One entry is proposed at
+  // a time (ADR 0061, update: every entry has a fixed cost on all three nodes), by the
+  // batcher's own fiber; the calls that arrive meanwhile wait for the next.
   const pending = yield* Queue.unbounded<Pending>()
-  const inFlight = yield* Effect.makeSemaphore(MAX_IN_FLIGHT)
   // The calls' requests concatenate into the entry's command (a message of one repeated
   // field is the concatenation of its elements), and the entry's result splits back into
   // the calls' responses: no record or outcome is decoded on the way.
@@ -223,7 +221,6 @@ const make = Effect.gen(function*() {
           discard: true
         })
       ),
-      Effect.ensuring(inFlight.release(1)),
       Effect.withSpan("registry.propose", {
         captureStackTrace: false,
         attributes: {
@@ -235,34 +232,31 @@ const make = Effect.gen(function*() {
   yield* Effect.gen(function*() {
     let lastCalls = 0
     for (;;) {
-      // permit first, then take: calls that arrive while the window is full wait in the
-      // queue and all go into the next entry
-      yield* inFlight.take(1)
+      // taken once the last entry is answered: calls that arrived while it was in flight
+      // all go into the next one
       const first = yield* Queue.takeBetween(pending, 1, MAX_CALLS_PER_ENTRY)
       // Many concurrent callers (the last entry held several calls): the ones just answered
       // are re-submitting right now, so wait briefly for them, or the first one would
-      // take the window alone. A lone caller (the last entry held one call) does
+      // take the entry alone. A lone caller (the last entry held one call) does
       // not wait: that would only add latency.
       if (lastCalls > 1) yield* Effect.sleep(LINGER)
       else yield* Effect.yieldNow()
       const taken = [...first, ...yield* Queue.takeUpTo(pending, MAX_CALLS_PER_ENTRY - first.length)]
       lastCalls = taken.length
+      // proposed here, one after the other: with one entry in flight, a fiber per entry and
+      // a semaphore holding the window were only extra wake-ups (ADR 0094)
       let chunk: Array<Pending> = []
       let size = 0
-      let permits = 1
       for (const p of taken) {
         if (size + p.count > MAX_RECORDS_PER_ENTRY && chunk.length > 0) {
-          if (permits === 0) yield* inFlight.take(1)
-          permits = 0
-          yield* Effect.forkIn(proposeChunk(chunk), scope)
+          yield* proposeChunk(chunk)
           chunk = []
           size = 0
         }
         chunk.push(p)
         size += p.count
       }
-      if (permits === 0) yield* inFlight.take(1)
-      yield* Effect.forkIn(proposeChunk(chunk), scope)
+      yield* proposeChunk(chunk)
     }
   }).pipe(Effect.forkScoped)
 

@@ -50,7 +50,7 @@ interface SmState {
   readonly applied: number
 }
 
-/** What a snapshot is built from: taken on the apply fiber, serialized later elsewhere. */
+/** What a snapshot is built from: taken where the node applies, serialized later elsewhere. */
 interface Captured {
   readonly registry: OrderRegistry.Capture
   readonly directory: ReadonlyMap<string, MemberAddress>
@@ -112,7 +112,7 @@ export interface RegistryStateMachine extends StateMachine {
 export const make = (retention: OrderRegistry.Retention) =>
   Effect.gen(function*() {
     const book = yield* AddressBook
-    // owned by the node's apply fiber (the only caller of apply/restore); a Ref so status readers see it
+    // owned by the node's actor (the only caller of apply/restore); a Ref so status readers see it
     const state = yield* Ref.make<SmState>({
       registry: OrderRegistry.initial(retention),
       directory: new Map(),
@@ -170,7 +170,7 @@ export const make = (retention: OrderRegistry.Retention) =>
     const sm: RegistryStateMachine = {
       apply,
       query,
-      // outer: capture on the apply fiber (the state is linear, it must not be read later);
+      // outer: capture where the node applies (the state is linear, it must not be read later);
       // inner: the capture as parts (views, no copy), wherever and whenever the runtime runs it
       snapshot: Effect.map(Ref.get(state), (s) => {
         const captured = capture(s)

@@ -1,10 +1,9 @@
 /**
- * An in-memory network for tests: messages go straight into the receiver's queue unless a
- * link is cut. `cut`/`isolate`/`heal` model symmetric and asymmetric partitions.
+ * An in-memory network for tests: messages go straight to the receiver unless a link is
+ * cut. `cut`/`isolate`/`heal` model symmetric and asymmetric partitions.
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Queue from "effect/Queue"
 import * as Ref from "effect/Ref"
 import type { Message, NodeId } from "./core/Types.js"
 import { Transport, type TransportApi } from "./Transport.js"
@@ -19,7 +18,7 @@ export interface MemoryNetwork {
 }
 
 export const make: Effect.Effect<MemoryNetwork> = Effect.gen(function*() {
-  const inboxes = yield* Ref.make(new Map<NodeId, Queue.Queue<Message>>())
+  const receivers = yield* Ref.make(new Map<NodeId, (message: Message) => void>())
   const blocked = yield* Ref.make(new Set<string>())
   const isolated = yield* Ref.make(new Set<NodeId>())
   const transport: TransportApi = {
@@ -28,25 +27,17 @@ export const make: Effect.Effect<MemoryNetwork> = Effect.gen(function*() {
         const cut = (yield* Ref.get(blocked)).has(`${m.from}>${m.to}`)
         const iso = yield* Ref.get(isolated)
         if (cut || iso.has(m.from) || iso.has(m.to)) return
-        const q = (yield* Ref.get(inboxes)).get(m.to)
-        if (q !== undefined) yield* Queue.offer(q, m)
+        ;(yield* Ref.get(receivers)).get(m.to)?.(m)
       }),
-    inbox: (id) =>
+    receive: (id, deliver) =>
       Effect.acquireRelease(
-        Effect.gen(function*() {
-          const q = yield* Queue.unbounded<Message>()
-          yield* Ref.update(inboxes, (m) => new Map(m).set(id, q))
-          return q
-        }),
-        (q) =>
-          Effect.zipRight(
-            Ref.update(inboxes, (m) => {
-              const next = new Map(m)
-              if (next.get(id) === q) next.delete(id)
-              return next
-            }),
-            Queue.shutdown(q)
-          )
+        Ref.update(receivers, (m) => new Map(m).set(id, deliver)),
+        () =>
+          Ref.update(receivers, (m) => {
+            const next = new Map(m)
+            if (next.get(id) === deliver) next.delete(id)
+            return next
+          })
       )
   }
   return {

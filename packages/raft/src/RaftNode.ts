@@ -6,16 +6,18 @@
  *   their persists written and synced once, and only then are the outputs that follow a
  *   persist performed (sends, applies, acknowledgements), except a leader's appends, which
  *   leave at once and replicate while the leader's own fsync runs (ADR 0037);
- * - one sender fiber per peer drains that peer's outbound queue, so a slow peer delays nobody;
- * - the apply fiber owns the state machine, answers proposals and reads, and after every
- *   `snapshotEvery` entries (or `snapshotBytes` of commands) captures a snapshot, which a
- *   fiber of its own serializes and hands to storage before asking the core to compact the
- *   log (one snapshot at a time);
+ * - messages to peers are handed to the transport from the actor's turn (it never waits for a
+ *   peer), except a snapshot, which a fiber of its own reads back from storage and sends;
+ *   messages from peers go from the transport's receiver straight into the mailbox;
+ * - committed entries are applied to the state machine in the actor's turn too, which answers
+ *   proposals and reads, and after every `snapshotEvery` entries (or `snapshotBytes` of
+ *   commands) captures a snapshot, which a fiber of its own serializes and hands to storage
+ *   before asking the core to compact the log (one snapshot at a time);
  * - a ticker fiber on the Effect `Clock` feeds ticks with jitter from the Effect `Random`.
+ * So a message, a proposal or an entry wakes no fiber but the actor (ADR 0094).
  * Closing the scope interrupts them all and fails requests still waiting with `NodeStopped`.
  */
 import * as Bytes from "@trading/domain/Bytes"
-import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -139,7 +141,6 @@ const failWaiting = (w: Waiting, error: NotLeader | NodeStopped): void => {
 }
 
 type ApplyItem =
-  | { readonly _tag: "Await"; readonly index: number; readonly term: number; readonly done: Commit }
   | { readonly _tag: "Apply"; readonly entries: ReadonlyArray<Entry> }
   | { readonly _tag: "Restore"; readonly snapshot: Snapshot }
   | {
@@ -198,10 +199,10 @@ export const make = (
     let state = Core.init(id, options, persisted, yield* jitter)
 
     const mailbox = yield* Queue.unbounded<Request>()
-    const applyQueue = yield* Queue.unbounded<ApplyItem>()
     const status = yield* Ref.make(statusOf(state))
     const waiting = new Map<number, Waiting>()
-    const outbound = new Map<NodeId, Queue.Queue<Message>>()
+    /** Peers a snapshot is being sent to (one at a time each; the core resends what is lost). */
+    const sendingSnapshot = new Set<NodeId>()
     const awaiting = new Map<number, { term: number; done: Commit }>()
     let reads: Array<{ index: number; query: Uint8Array; done: Deferred.Deferred<Uint8Array, ReadError> }> = []
     let nextReq = 1
@@ -219,63 +220,145 @@ export const make = (
       })
     )
 
-    // --- per-peer senders -------------------------------------------------------------------
-    // The log may keep a storage's stand-in for its snapshot's data (Storage.snapshotData):
-    // read it back here, on the peer's own fiber, never on the actor's. A snapshot the
-    // storage no longer holds (replaced by a newer one) is not sent; the core sends the newer.
-    const withSnapshotData = (m: Message): Effect.Effect<Message | null> => {
-      const body = m.body
-      if (body._tag !== "InstallSnapshotRequest") return Effect.succeed(m)
-      return storage.snapshotData(body.lastIncludedIndex, body.data).pipe(
-        Effect.map((data) => data === null ? null : data === body.data ? m : { ...m, body: { ...body, data } }),
-        Effect.catchAll((e) => Effect.as(Effect.logWarning("reading a snapshot to send failed", e), null))
-      )
+    // --- applying ----------------------------------------------------------------------------
+    let applied = persisted.snapshot?.index ?? 0
+    let snapshotAt = applied
+    /** Bytes of the commands applied since the last snapshot (the in-memory log grows with them). */
+    let bytesSinceSnapshot = 0
+    let snapshotting = false
+    /** This snapshot's stretch of the thresholds (snapshotSpread). */
+    let stretched = yield* stretch
+    // what a snapshot taken now must record besides the data (the core derives the same)
+    let appliedTerm = persisted.snapshot?.term ?? 0
+    let appliedMembership: Membership = persisted.snapshot?.membership ?? emptyMembership
+    const serveReads = Effect.gen(function*() {
+      if (reads.length === 0) return
+      const ready = reads.filter((r) => r.index <= applied)
+      reads = reads.filter((r) => r.index > applied)
+      for (const r of ready) yield* Deferred.succeed(r.done, yield* stateMachine.query(r.query))
+    })
+    // made once and given each item: a generator function made anew per item would hold
+    // the item's entries through scavenges until a full collection (ADR 0093)
+    function* applySteps(item: ApplyItem) {
+      switch (item._tag) {
+        case "Apply":
+          for (const e of item.entries) {
+            const result = e.kind === "command" ? yield* stateMachine.apply(e.data, e.index) : empty
+            bytesSinceSnapshot += e.data.length
+            if (e.kind === "config") appliedMembership = decodeMembership(e.data)
+            applied = e.index
+            appliedTerm = e.term
+            const w = awaiting.get(e.index)
+            if (w !== undefined) {
+              awaiting.delete(e.index)
+              Deferred.unsafeDone(
+                w.done,
+                w.term === e.term ? Exit.succeed(result) : Exit.fail(new ProposalDropped({ index: e.index }))
+              )
+            }
+          }
+          yield* serveReads
+          if (
+            (applied - snapshotAt >= snapshotEvery * stretched || bytesSinceSnapshot >= snapshotBytes * stretched) &&
+            !snapshotting
+          ) {
+            // Capture here, serialize on a fiber of its own: a large state takes long to
+            // encode, and the actor (which applies and answers proposals) must not wait for
+            // it. The core ignores the compaction if a newer snapshot was installed meanwhile.
+            // The snapshot is also written to storage from that fiber, so the actor's
+            // compaction finds it durable already and the actor never waits for a write of
+            // the whole state.
+            const serialize = yield* stateMachine.snapshot
+            const at = { index: applied, term: appliedTerm, membership: appliedMembership }
+            snapshotAt = applied
+            bytesSinceSnapshot = 0
+            stretched = yield* stretch
+            snapshotting = true
+            yield* Effect.forkIn(
+              Effect.gen(function*() {
+                const parts = yield* serialize
+                // what the log keeps: the data, or the storage's stand-in for it (Storage.snapshotData)
+                const kept = yield* storage.saveSnapshot({ ...at, parts }).pipe(
+                  // the compaction then writes it itself, and fails the node if the disk is gone
+                  Effect.catchAll((e) =>
+                    Effect.as(
+                      Effect.logWarning("saving a snapshot ahead of compaction failed", e),
+                      Bytes.concat(parts)
+                    )
+                  )
+                )
+                yield* Queue.offer(mailbox, {
+                  _tag: "Input",
+                  input: { _tag: "Compact", index: at.index, data: kept }
+                })
+              }).pipe(Effect.ensuring(Effect.sync(() => snapshotting = false))),
+              scope
+            )
+          }
+          return
+        case "Restore":
+          yield* stateMachine.restore(item.snapshot.data)
+          applied = item.snapshot.index
+          appliedTerm = item.snapshot.term
+          appliedMembership = item.snapshot.membership
+          snapshotAt = applied
+          bytesSinceSnapshot = 0
+          for (const [index, w] of awaiting) {
+            if (index <= applied) {
+              awaiting.delete(index)
+              yield* Deferred.fail(w.done, new OutcomeUnknown({ index }))
+            }
+          }
+          return yield* serveReads
+        case "Read":
+          reads.push({ index: item.index, query: item.query, done: item.done })
+          return yield* serveReads
+      }
     }
-    const sendIfAny = (m: Message | null) => m === null ? Effect.void : transport.send(m)
-    const sendOne = (m: Message) => Effect.flatMap(withSnapshotData(m), sendIfAny)
-    /** Sends what the peer's queue holds, in order: a wake-up per burst, not per message. */
-    const sendAll = (messages: Chunk.Chunk<Message>) => Effect.forEach(messages, sendOne, { discard: true })
+    const applyItem = (item: ApplyItem) => Effect.gen(() => applySteps(item))
 
-    /** A peer's first message: its queue and sender fiber are created, then the message queued. */
-    const firstSend = (m: Message) =>
-      Effect.gen(function*() {
-        let q = outbound.get(m.to)
-        if (q === undefined) {
-          q = yield* Queue.unbounded<Message>()
-          outbound.set(m.to, q)
-          yield* Effect.forkIn(Effect.forever(Effect.flatMap(Queue.takeBetween(q, 1, 256), sendAll)), scope)
-        }
-        q.unsafeOffer(m)
-      })
+    // --- sending ---------------------------------------------------------------------------
+    // The log may keep a storage's stand-in for its snapshot's data (Storage.snapshotData):
+    // read it back here, on a fiber of its own, never on the actor's. A snapshot the storage
+    // no longer holds (replaced by a newer one) is not sent; the core sends the newer.
+    const sendSnapshot = (m: Message, body: Extract<Message["body"], { _tag: "InstallSnapshotRequest" }>) =>
+      storage.snapshotData(body.lastIncludedIndex, body.data).pipe(
+        Effect.flatMap((data) =>
+          data === null ? Effect.void : transport.send(data === body.data ? m : { ...m, body: { ...body, data } })
+        ),
+        Effect.catchAll((e) => Effect.logWarning("reading a snapshot to send failed", e)),
+        Effect.ensuring(Effect.sync(() => sendingSnapshot.delete(m.to))),
+        Effect.forkIn(scope),
+        Effect.asVoid
+      )
+    const send = (m: Message): Effect.Effect<void> => {
+      const body = m.body
+      if (body._tag !== "InstallSnapshotRequest") return transport.send(m)
+      // the peer is still being sent one: this copy would only queue behind it
+      if (sendingSnapshot.has(m.to)) return Effect.void
+      sendingSnapshot.add(m.to)
+      return sendSnapshot(m, body)
+    }
 
     // --- the actor ---------------------------------------------------------------------------
-    // Outputs are acted on synchronously: queueing for the senders and the apply fiber and
-    // completing requests need no effect of their own (unbounded queues, deferreds), which
-    // keeps the actor's cost per message low. Only a peer's first message needs an effect.
+    // Outputs are acted on in the core's order: completing requests needs no effect of its own
+    // (deferreds), sends and applies do and run right after, in order, still in the turn.
     const succeed = Exit.succeed(undefined)
     const perform = (o: Output): Effect.Effect<void> | undefined => {
       switch (o._tag) {
-        case "Send": {
-          const q = outbound.get(o.message.to)
-          if (q === undefined) return firstSend(o.message)
-          q.unsafeOffer(o.message)
-          return
-        }
+        case "Send":
+          return send(o.message)
         case "Apply":
         case "Restore":
-          applyQueue.unsafeOffer(o)
-          return
+          return applyItem(o)
         case "Accepted": {
           const w = waiting.get(o.reqId)
           waiting.delete(o.reqId)
           if (w === undefined) return
           if (w._tag === "Proposals") {
-            for (let i = 0; i < w.items.length; i++) {
-              applyQueue.unsafeOffer({ _tag: "Await", index: o.index + i, term: o.term, done: w.items[i]! })
-            }
-          } else if (w._tag === "Change") {
-            applyQueue.unsafeOffer({ _tag: "Await", index: o.index, term: o.term, done: w.done })
-          } else if (w._tag === "Transfer") Deferred.unsafeDone(w.done, succeed)
+            for (let i = 0; i < w.items.length; i++) awaiting.set(o.index + i, { term: o.term, done: w.items[i]! })
+          } else if (w._tag === "Change") awaiting.set(o.index, { term: o.term, done: w.done })
+          else if (w._tag === "Transfer") Deferred.unsafeDone(w.done, succeed)
           return
         }
         case "Rejected": {
@@ -292,7 +375,7 @@ export const make = (
         case "ReadReady": {
           const w = waiting.get(o.reqId)
           waiting.delete(o.reqId)
-          if (w?._tag === "Read") applyQueue.unsafeOffer({ _tag: "Read", index: o.index, query: w.query, done: w.done })
+          if (w?._tag === "Read") return applyItem({ _tag: "Read", index: o.index, query: w.query, done: w.done })
           return
         }
         default:
@@ -300,7 +383,7 @@ export const make = (
       }
     }
 
-    /** Performs `outputs` in order; the effects of first sends to new peers run afterwards, in order. */
+    /** Performs `outputs`: what needs no effect at once, then the effects (sends, applies) in order. */
     const performAll = (outputs: ReadonlyArray<Output>): Effect.Effect<void> => {
       let later: Array<Effect.Effect<void>> | undefined
       for (const o of outputs) {
@@ -330,8 +413,8 @@ export const make = (
         } else if (unsynced && !Core.isEarlySend(o)) held.push(o)
         else (now ??= []).push(o)
       }
-      // What may go out now is only queued here (the senders run once the actor yields), so
-      // queueing it before this step's writes changes nothing anyone can observe.
+      // What may go out now does not depend on this step's writes: the leader's appends leave
+      // before its own write and fsync (ADR 0037), and committed entries are applied.
       const performed = now === undefined ? Effect.void : performAll(now)
       return persists === undefined ? performed : Effect.zipRight(performed, storage.write(persists))
     }
@@ -397,127 +480,15 @@ export const make = (
       Effect.orDie
     )
 
-    // --- the apply fiber -----------------------------------------------------------------------
-    let applied = persisted.snapshot?.index ?? 0
-    let snapshotAt = applied
-    /** Bytes of the commands applied since the last snapshot (the in-memory log grows with them). */
-    let bytesSinceSnapshot = 0
-    let snapshotting = false
-    /** This snapshot's stretch of the thresholds (snapshotSpread). */
-    let stretched = yield* stretch
-    // what a snapshot taken now must record besides the data (the core derives the same)
-    let appliedTerm = persisted.snapshot?.term ?? 0
-    let appliedMembership: Membership = persisted.snapshot?.membership ?? emptyMembership
-    const serveReads = Effect.gen(function*() {
-      if (reads.length === 0) return
-      const ready = reads.filter((r) => r.index <= applied)
-      reads = reads.filter((r) => r.index > applied)
-      for (const r of ready) yield* Deferred.succeed(r.done, yield* stateMachine.query(r.query))
+    yield* transport.receive(id, (message) => {
+      mailbox.unsafeOffer({ _tag: "Input", input: { _tag: "Receive", message } })
     })
-    // made once and given each item: a generator function made anew per item would hold
-    // the item's entries through scavenges until a full collection (ADR 0093)
-    function* applySteps(item: ApplyItem) {
-      switch (item._tag) {
-        case "Await":
-          awaiting.set(item.index, { term: item.term, done: item.done })
-          return
-        case "Apply":
-          for (const e of item.entries) {
-            const result = e.kind === "command" ? yield* stateMachine.apply(e.data, e.index) : empty
-            bytesSinceSnapshot += e.data.length
-            if (e.kind === "config") appliedMembership = decodeMembership(e.data)
-            applied = e.index
-            appliedTerm = e.term
-            const w = awaiting.get(e.index)
-            if (w !== undefined) {
-              awaiting.delete(e.index)
-              Deferred.unsafeDone(
-                w.done,
-                w.term === e.term ? Exit.succeed(result) : Exit.fail(new ProposalDropped({ index: e.index }))
-              )
-            }
-          }
-          yield* serveReads
-          if (
-            (applied - snapshotAt >= snapshotEvery * stretched || bytesSinceSnapshot >= snapshotBytes * stretched) &&
-            !snapshotting
-          ) {
-            // Capture here, serialize on a fiber of its own: a large state takes long to
-            // encode, and applying (which answers proposals) must not wait for it. The core
-            // ignores the compaction if a newer snapshot was installed meanwhile.
-            // The snapshot is also written to storage from that fiber, so the actor's
-            // compaction finds it durable already and the actor never waits for a write of
-            // the whole state.
-            const serialize = yield* stateMachine.snapshot
-            const at = { index: applied, term: appliedTerm, membership: appliedMembership }
-            snapshotAt = applied
-            bytesSinceSnapshot = 0
-            stretched = yield* stretch
-            snapshotting = true
-            yield* Effect.forkIn(
-              Effect.gen(function*() {
-                const parts = yield* serialize
-                // what the log keeps: the data, or the storage's stand-in for it (Storage.snapshotData)
-                const kept = yield* storage.saveSnapshot({ ...at, parts }).pipe(
-                  // the compaction then writes it itself, and fails the node if the disk is gone
-                  Effect.catchAll((e) =>
-                    Effect.as(
-                      Effect.logWarning("saving a snapshot ahead of compaction failed", e),
-                      Bytes.concat(parts)
-                    )
-                  )
-                )
-                yield* Queue.offer(mailbox, {
-                  _tag: "Input",
-                  input: { _tag: "Compact", index: at.index, data: kept }
-                })
-              }).pipe(Effect.ensuring(Effect.sync(() => snapshotting = false))),
-              scope
-            )
-          }
-          return
-        case "Restore":
-          yield* stateMachine.restore(item.snapshot.data)
-          applied = item.snapshot.index
-          appliedTerm = item.snapshot.term
-          appliedMembership = item.snapshot.membership
-          snapshotAt = applied
-          bytesSinceSnapshot = 0
-          for (const [index, w] of awaiting) {
-            if (index <= applied) {
-              awaiting.delete(index)
-              yield* Deferred.fail(w.done, new OutcomeUnknown({ index }))
-            }
-          }
-          return yield* serveReads
-        case "Read":
-          reads.push({ index: item.index, query: item.query, done: item.done })
-          return yield* serveReads
-      }
-    }
-    const applyItem = (item: ApplyItem) => Effect.gen(() => applySteps(item))
-    // everything queued since the last wake-up, in order
-    const applier = Effect.forever(
-      Effect.flatMap(Queue.takeBetween(applyQueue, 1, 1024), (items) =>
-        Effect.forEach(items, applyItem, { discard: true }))
-    )
-
-    const inbox = yield* transport.inbox(id)
     yield* Effect.forkScoped(actor)
-    yield* Effect.forkScoped(applier)
-    yield* Effect.forkScoped(
-      Effect.forever(Effect.flatMap(Queue.takeBetween(inbox, 1, 256), (messages) =>
-        Queue.offerAll(
-          mailbox,
-          Chunk.map(messages, (message): Request => ({ _tag: "Input", input: { _tag: "Receive", message } }))
-        )))
-    )
     yield* Effect.forkScoped(
       Effect.forever(
         Effect.zipRight(
           Effect.sleep(tick),
-          Effect.flatMap(jitter, (j) =>
-            Queue.offer(mailbox, { _tag: "Input", input: { _tag: "Tick", jitter: j } }))
+          Effect.flatMap(jitter, (j) => Queue.offer(mailbox, { _tag: "Input", input: { _tag: "Tick", jitter: j } }))
         )
       )
     )
