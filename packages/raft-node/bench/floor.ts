@@ -19,6 +19,17 @@
 // per entry: the distance between the two is that overhead on this host (docs/benchmarks.md,
 // fourteenth session).
 //
+// Parts of the raft-node can be put back one at a time, to find which of them costs what the
+// raft-node adds (docs/raft-node.md, "What the p99 target needs"):
+// FLOOR_WIRE=raft: entries, heartbeats and acknowledgements travel as raft.v1 messages
+//   (`Wire.encode`/`decode`: the core's messages through ts-proto, one encoding per peer, as
+//   the raft-node's transport sends them) instead of an 8-byte header and the commands;
+// FLOOR_LOG=segmented: the log is the raft-node's (`SegmentedLog`: framed records with a
+//   CRC-32, one `sync` per entry) instead of a plain file;
+// FLOOR_CORE=1: every process is a Raft node run with plain callbacks (floorCore.ts): the
+//   pure core steps every message, tick and proposal, with the raft.v1 wire and the
+//   segmented log (the two knobs above are implied), group commit per turn as RaftNode's;
+//   FLOOR_CORE=pipelined: the same with turns going on during a sync (floorCore.ts).
 // FLOOR_BURN="follower=750,leader=600,call=350,client=450": microseconds of busy work that
 // allocates short-lived objects (as a runtime's per-operation bookkeeping does) per append on
 // each follower, per entry and per call on the leader and per call in the client, to see how
@@ -31,12 +42,16 @@ import * as Bytes from "@trading/domain/Bytes"
 import * as OrderRegistry from "@trading/domain/OrderRegistry"
 import * as RegistryBytes from "@trading/domain/RegistryBytes"
 import { freePort, nodeEnv, nodeFlags } from "@trading/platform/testing/ServiceProcess"
+import type { Entry } from "@trading/raft"
+import * as SegmentedLog from "@trading/raft/internal/SegmentedLog"
+import * as Wire from "@trading/raft/Wire"
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Procfs from "../../cli/bench/procfs.js"
+import * as FloorCore from "./floorCore.js"
 
 const TICK_MS = 10
 const HEARTBEAT_MS = 50
@@ -98,14 +113,16 @@ const makeReplica = () => {
   }
 }
 
-/** An append-only log file: written in the page cache, fsynced on the thread pool. */
-const makeLog = (dir: string) => {
+/** An append-only log: written in the page cache, fsynced on the thread pool, once per entry. */
+type Log = (index: number, commands: Uint8Array, synced: () => void) => void
+
+const plainLog = (dir: string): Log => {
   fs.mkdirSync(dir, { recursive: true })
   const fd = fs.openSync(join(dir, "log"), "w")
   let position = 0
-  return (bytes: Uint8Array, synced: () => void) => {
-    fs.writeSync(fd, bytes, 0, bytes.length, position)
-    position += bytes.length
+  return (_index, commands, synced) => {
+    fs.writeSync(fd, commands, 0, commands.length, position)
+    position += commands.length
     fs.fsync(fd, (error) => {
       if (error) throw error
       synced()
@@ -113,22 +130,127 @@ const makeLog = (dir: string) => {
   }
 }
 
+const segmentedLog = (dir: string): Log => {
+  const { log } = SegmentedLog.open(dir, null)
+  return (index, commands, synced) => {
+    log.append(index, [{ term: 1, index, kind: "command", data: commands }])
+    log.sync((error) => {
+      if (error) throw error
+      synced()
+    })
+  }
+}
+
+const makeLog = process.env.FLOOR_LOG === "segmented" ? segmentedLog : plainLog
+
+/** What travels between the leader and a follower: an entry, a heartbeat, an acknowledgement. */
+interface Codec {
+  readonly entry: (to: string, sequence: number, commands: Uint8Array) => Buffer
+  readonly heartbeat: (to: string) => Buffer
+  /** An entry's sequence and commands; null for a heartbeat. */
+  readonly readEntry: (wire: Buffer) => { readonly sequence: number; readonly commands: Uint8Array } | null
+  /** The acknowledgement of entry `sequence` (0: of a heartbeat). */
+  readonly ack: (sequence: number) => Buffer
+  readonly readAck: (wire: Buffer) => number
+}
+
 /** An entry on the wire: `[u32 sequence][u32 unused][commands...]`; a heartbeat is the header alone. */
 const HEADER = 8
+const header = (sequence: number) => {
+  const h = Buffer.alloc(HEADER)
+  h.writeUInt32LE(sequence, 0)
+  return h
+}
+const bytesCodec: Codec = {
+  entry: (_to, sequence, commands) => Buffer.concat([header(sequence), commands]),
+  heartbeat: () => header(0),
+  readEntry: (wire) =>
+    wire.length === HEADER ? null : { sequence: wire.readUInt32LE(0), commands: wire.subarray(HEADER) },
+  ack: header,
+  readAck: (wire) => wire.readUInt32LE(0)
+}
+
+const decoded = (wire: Uint8Array) => {
+  const message = Wire.decode(wire)
+  if (message._tag === "Left") throw new Error(`the floor sent an invalid raft message: ${message.left.reason}`)
+  return message.right
+}
+const view = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+const appendRequest = (to: string, entries: ReadonlyArray<Entry>, prevLogIndex: number): Buffer =>
+  view(Wire.encode({
+    from: "leader",
+    to,
+    term: 1,
+    body: { _tag: "AppendRequest", prevLogIndex, prevLogTerm: 1, entries, leaderCommit: prevLogIndex, context: 0 }
+  }))
+const raftCodec: Codec = {
+  entry: (to, sequence, commands) =>
+    appendRequest(to, [{ term: 1, index: sequence, kind: "command", data: commands }], sequence - 1),
+  heartbeat: (to) => appendRequest(to, [], 0),
+  readEntry: (wire) => {
+    const body = decoded(wire).body
+    if (body._tag !== "AppendRequest") throw new Error(`the floor's follower got a ${body._tag}`)
+    const entry = body.entries[0]
+    return entry === undefined ? null : { sequence: entry.index, commands: entry.data }
+  },
+  ack: (sequence) =>
+    view(Wire.encode({
+      from: "follower",
+      to: "leader",
+      term: 1,
+      body: {
+        _tag: "AppendResponse",
+        success: true,
+        matchIndex: sequence,
+        conflictIndex: 0,
+        conflictTerm: 0,
+        context: 0
+      }
+    })),
+  readAck: (wire) => {
+    const body = decoded(wire).body
+    return body._tag === "AppendResponse" ? body.matchIndex : 0
+  }
+}
+
+const codec = process.env.FLOOR_WIRE === "raft" ? raftCodec : bytesCodec
+
+/** FLOOR_CORE=1 (or `pipelined`): every process a Raft node (floorCore.ts): the core, its wire and its log. */
+const CORE = process.env.FLOOR_CORE === "1" || process.env.FLOOR_CORE === "pipelined"
+/** The raft-node's defaults (RaftNodeConfig): 10 ms ticks, heartbeats every 5, elections after 30. */
+const CORE_TIMING = {
+  tickMs: TICK_MS,
+  heartbeatTicks: 5,
+  electionTicks: 30,
+  pipelined: process.env.FLOOR_CORE === "pipelined"
+}
 
 const follower = async (port: number, dir: string) => {
   const append = makeLog(dir)
   const apply = makeReplica()
   setInterval(() => {}, TICK_MS)
   await serve(port, (call) => {
-    call.on("data", (entry: Buffer) => {
-      if (entry.length === HEADER) return void call.write(entry)
+    call.on("data", (wire: Buffer) => {
+      const entry = codec.readEntry(wire)
+      if (entry === null) return void call.write(codec.ack(0))
       burn("follower")
-      append(entry, () => {
-        call.write(entry.subarray(0, HEADER))
-        apply(entry.subarray(HEADER))
+      append(entry.sequence, entry.commands, () => {
+        call.write(codec.ack(entry.sequence))
+        apply(entry.commands)
       })
     })
+  })
+}
+
+/** FLOOR_CORE=1: a follower that is a Raft node (floorCore.ts); it answers on the leader's stream. */
+const coreFollower = async (id: string, port: number, dir: string) => {
+  let toLeader: grpc.ServerDuplexStream<Buffer, Buffer> | undefined
+  const node = FloorCore.make(id, dir, { ...CORE_TIMING, electionTicks: 1_000_000 }, makeReplica(), (_to, wire) => {
+    toLeader?.write(view(wire))
+  })
+  await serve(port, (call) => {
+    toLeader = call
+    call.on("data", (wire: Buffer) => node.receive(wire))
   })
 }
 
@@ -140,70 +262,48 @@ interface Call {
   readonly count: number
 }
 
-const leader = async (port: number, followerPorts: ReadonlyArray<number>, dir: string) => {
-  const append = makeLog(dir)
-  const apply = makeReplica()
-  const peers = followerPorts.map(openStream)
+/** Replicates one entry of `commands`; `applied` gets the state machine's answer once it is committed and applied. */
+type Replicate = (commands: Buffer, applied: (result: Uint8Array) => void) => void
+
+/**
+ * The leader's side facing the client (RegistryNode's batcher): calls wait in `pending`,
+ * one entry is in flight at a time, a 1 ms linger after an entry of several calls, and each
+ * call is answered with its share of the entry's result.
+ */
+const serveClients = async (port: number, replicate: Replicate) => {
   let pending: Array<Call> = []
-  let inFlight: { sequence: number; calls: Array<Call>; body: Buffer; synced: boolean; acks: number } | null = null
-  let sequence = 0
+  let inFlight = false
   let lastCalls = 0
   let scheduled = false
-
-  const commitIfMajority = () => {
-    const entry = inFlight
-    if (entry === null || !((entry.synced && entry.acks >= 1) || entry.acks >= 2)) return
-    inFlight = null
-    const result = apply(entry.body)
-    burn("leader")
-    const split = RegistryBytes.splitResult(result, entry.calls.map((c) => c.count))
-    if (split._tag === "Left") throw new Error(split.left.message)
-    entry.calls.forEach((call, i) => {
-      burn("call")
-      const response = split.right[i]!
-      const out = Buffer.allocUnsafe(4 + response.length)
-      out.writeUInt32LE(call.id, 0)
-      out.set(response, 4)
-      call.stream.write(out)
-    })
-    schedule()
-  }
   const propose = () => {
     scheduled = false
-    if (inFlight !== null || pending.length === 0) return
+    if (inFlight || pending.length === 0) return
     const calls = pending
     pending = []
     lastCalls = calls.length
-    const body = Buffer.from(Bytes.concat(calls.map((c) => c.request)))
-    const header = Buffer.alloc(HEADER)
-    header.writeUInt32LE(++sequence, 0)
-    const wire = Buffer.concat([header, body])
-    const entry = { sequence, calls, body, synced: false, acks: 0 }
-    inFlight = entry
-    append(wire, () => {
-      entry.synced = true
-      commitIfMajority()
+    inFlight = true
+    replicate(Buffer.from(Bytes.concat(calls.map((c) => c.request))), (result) => {
+      inFlight = false
+      burn("leader")
+      const split = RegistryBytes.splitResult(result, calls.map((c) => c.count))
+      if (split._tag === "Left") throw new Error(split.left.message)
+      calls.forEach((call, i) => {
+        burn("call")
+        const response = split.right[i]!
+        const out = Buffer.allocUnsafe(4 + response.length)
+        out.writeUInt32LE(call.id, 0)
+        out.set(response, 4)
+        call.stream.write(out)
+      })
+      schedule()
     })
-    for (const peer of peers) peer.write(wire)
   }
   const schedule = () => {
-    if (scheduled || inFlight !== null || pending.length === 0) return
+    if (scheduled || inFlight || pending.length === 0) return
     scheduled = true
     if (lastCalls > 1) setTimeout(propose, 1)
     else setImmediate(propose)
   }
-  for (const peer of peers) {
-    peer.on("data", (ack: Buffer) => {
-      if (inFlight !== null && ack.readUInt32LE(0) === inFlight.sequence) {
-        inFlight.acks++
-        commitIfMajority()
-      }
-    })
-  }
-  setInterval(() => {}, TICK_MS)
-  setInterval(() => {
-    for (const peer of peers) peer.write(Buffer.alloc(HEADER))
-  }, HEARTBEAT_MS)
   await serve(port, (stream) => {
     stream.on("data", (message: Buffer) => {
       const request = message.subarray(4)
@@ -213,6 +313,59 @@ const leader = async (port: number, followerPorts: ReadonlyArray<number>, dir: s
       schedule()
     })
   })
+}
+
+/** The leader without a Raft core: it commits on its fsync and one ack, or two acks. */
+const leader = async (port: number, followerPorts: ReadonlyArray<number>, dir: string) => {
+  const append = makeLog(dir)
+  const apply = makeReplica()
+  const peers = followerPorts.map(openStream)
+  let inFlight: {
+    readonly sequence: number
+    readonly commands: Buffer
+    readonly applied: (result: Uint8Array) => void
+    synced: boolean
+    acks: number
+  } | null = null
+  let sequence = 0
+  const commitIfMajority = () => {
+    const entry = inFlight
+    if (entry === null || !((entry.synced && entry.acks >= 1) || entry.acks >= 2)) return
+    inFlight = null
+    entry.applied(apply(entry.commands))
+  }
+  for (const peer of peers) {
+    peer.on("data", (ack: Buffer) => {
+      if (inFlight !== null && codec.readAck(ack) === inFlight.sequence) {
+        inFlight.acks++
+        commitIfMajority()
+      }
+    })
+  }
+  setInterval(() => {}, TICK_MS)
+  setInterval(() => {
+    peers.forEach((peer, i) => peer.write(codec.heartbeat(`follower${i + 1}`)))
+  }, HEARTBEAT_MS)
+  await serveClients(port, (commands, applied) => {
+    const entry = { sequence: ++sequence, commands, applied, synced: false, acks: 0 }
+    inFlight = entry
+    append(entry.sequence, commands, () => {
+      entry.synced = true
+      commitIfMajority()
+    })
+    peers.forEach((peer, i) => peer.write(codec.entry(`follower${i + 1}`, entry.sequence, commands)))
+  })
+}
+
+/** FLOOR_CORE=1: the leader as a Raft node (floorCore.ts), ready once it leads. */
+const coreLeader = async (port: number, followerPorts: ReadonlyArray<number>, dir: string) => {
+  const peers = new Map(followerPorts.map((p, i) => [`follower${i + 1}`, openStream(p)]))
+  const node = FloorCore.make("leader", dir, CORE_TIMING, makeReplica(), (to, wire) => {
+    peers.get(to)?.write(view(wire))
+  })
+  for (const peer of peers.values()) peer.on("data", (wire: Buffer) => node.receive(wire))
+  while (!node.leading()) await new Promise((resolve) => setTimeout(resolve, 10))
+  await serveClients(port, (commands, applied) => node.propose(commands, applied))
 }
 
 // ---- the client, and a run ------------------------------------------------------------
@@ -302,8 +455,8 @@ export const runFloor = async (rate: number, batch: number, seconds: number, war
   const [leaderPort, f1, f2] = [await freePort(), await freePort(), await freePort()]
   const children: Array<ChildProcess> = []
   try {
-    children.push(await launch(["follower", String(f1), join(root, "f1")]))
-    children.push(await launch(["follower", String(f2), join(root, "f2")]))
+    children.push(await launch(["follower", String(f1), join(root, "f1"), "follower1"]))
+    children.push(await launch(["follower", String(f2), join(root, "f2"), "follower2"]))
     children.push(await launch(["leader", String(leaderPort), String(f1), String(f2), join(root, "leader")]))
     const stream = openStream(leaderPort)
     let closing = false
@@ -330,8 +483,10 @@ export const runFloor = async (rate: number, batch: number, seconds: number, war
 if (process.argv[1] === self) {
   const [role, ...args] = process.argv.slice(2)
   process.once("SIGTERM", () => process.exit(0))
-  if (role === "follower") await follower(Number(args[0]), args[1]!)
-  else if (role === "leader") await leader(Number(args[0]), [Number(args[1]), Number(args[2])], args[3]!)
-  else throw new Error(`floor.ts: unknown role ${role}`)
+  if (role === "follower") {
+    await (CORE ? coreFollower(args[2]!, Number(args[0]), args[1]!) : follower(Number(args[0]), args[1]!))
+  } else if (role === "leader") {
+    await (CORE ? coreLeader : leader)(Number(args[0]), [Number(args[1]), Number(args[2])], args[3]!)
+  } else throw new Error(`floor.ts: unknown role ${role}`)
   console.log("ready")
 }
