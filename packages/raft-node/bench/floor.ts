@@ -44,7 +44,6 @@ import * as RegistryBytes from "@trading/domain/RegistryBytes"
 import { freePort, nodeEnv, nodeFlags } from "@trading/platform/testing/ServiceProcess"
 import type { Entry } from "@trading/raft"
 import * as SegmentedLog from "@trading/raft/internal/SegmentedLog"
-import * as Wire from "@trading/raft/Wire"
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import { tmpdir } from "node:os"
@@ -170,31 +169,25 @@ const bytesCodec: Codec = {
   readAck: (wire) => wire.readUInt32LE(0)
 }
 
-const decoded = (wire: Uint8Array) => {
-  const message = Wire.decode(wire)
-  if (message._tag === "Left") throw new Error(`the floor sent an invalid raft message: ${message.left.reason}`)
-  return message.right
-}
-const view = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 const appendRequest = (to: string, entries: ReadonlyArray<Entry>, prevLogIndex: number): Buffer =>
-  view(Wire.encode({
+  FloorCore.encode({
     from: "leader",
     to,
     term: 1,
     body: { _tag: "AppendRequest", prevLogIndex, prevLogTerm: 1, entries, leaderCommit: prevLogIndex, context: 0 }
-  }))
+  })
 const raftCodec: Codec = {
   entry: (to, sequence, commands) =>
     appendRequest(to, [{ term: 1, index: sequence, kind: "command", data: commands }], sequence - 1),
   heartbeat: (to) => appendRequest(to, [], 0),
   readEntry: (wire) => {
-    const body = decoded(wire).body
+    const body = FloorCore.decode(wire).body
     if (body._tag !== "AppendRequest") throw new Error(`the floor's follower got a ${body._tag}`)
     const entry = body.entries[0]
     return entry === undefined ? null : { sequence: entry.index, commands: entry.data }
   },
   ack: (sequence) =>
-    view(Wire.encode({
+    FloorCore.encode({
       from: "follower",
       to: "leader",
       term: 1,
@@ -206,9 +199,9 @@ const raftCodec: Codec = {
         conflictTerm: 0,
         context: 0
       }
-    })),
+    }),
   readAck: (wire) => {
-    const body = decoded(wire).body
+    const body = FloorCore.decode(wire).body
     return body._tag === "AppendResponse" ? body.matchIndex : 0
   }
 }
@@ -246,7 +239,7 @@ const follower = async (port: number, dir: string) => {
 const coreFollower = async (id: string, port: number, dir: string) => {
   let toLeader: grpc.ServerDuplexStream<Buffer, Buffer> | undefined
   const node = FloorCore.make(id, dir, { ...CORE_TIMING, electionTicks: 1_000_000 }, makeReplica(), (_to, wire) => {
-    toLeader?.write(view(wire))
+    toLeader?.write(wire)
   })
   await serve(port, (call) => {
     toLeader = call
@@ -361,7 +354,7 @@ const leader = async (port: number, followerPorts: ReadonlyArray<number>, dir: s
 const coreLeader = async (port: number, followerPorts: ReadonlyArray<number>, dir: string) => {
   const peers = new Map(followerPorts.map((p, i) => [`follower${i + 1}`, openStream(p)]))
   const node = FloorCore.make("leader", dir, CORE_TIMING, makeReplica(), (to, wire) => {
-    peers.get(to)?.write(view(wire))
+    peers.get(to)?.write(wire)
   })
   for (const peer of peers.values()) peer.on("data", (wire: Buffer) => node.receive(wire))
   while (!node.leading()) await new Promise((resolve) => setTimeout(resolve, 10))

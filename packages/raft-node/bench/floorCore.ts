@@ -20,7 +20,20 @@ import { defaultOptions, type Input, type Message, type NodeId, type Output } fr
 import * as SegmentedLog from "@trading/raft/internal/SegmentedLog"
 import * as Wire from "@trading/raft/Wire"
 
-export const voters: ReadonlyArray<NodeId> = ["leader", "follower1", "follower2"]
+const voters: ReadonlyArray<NodeId> = ["leader", "follower1", "follower2"]
+
+/** A raft.v1 message as the bytes a floor process writes to its stream. */
+export const encode = (message: Message): Buffer => {
+  const bytes = Wire.encode(message)
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+}
+
+/** The message a floor process read; the floor only ever sends valid ones. */
+export const decode = (wire: Uint8Array): Message => {
+  const message = Wire.decode(wire)
+  if (message._tag === "Left") throw new Error(`the floor got an invalid raft message: ${message.left.reason}`)
+  return message.right
+}
 
 export interface CoreNode {
   readonly receive: (wire: Uint8Array) => void
@@ -40,7 +53,7 @@ export const make = (
     readonly pipelined: boolean
   },
   apply: (commands: Uint8Array) => Uint8Array,
-  send: (to: NodeId, wire: Uint8Array) => void
+  send: (to: NodeId, wire: Buffer) => void
 ): CoreNode => {
   const { log } = SegmentedLog.open(dir, null)
   const persisted = Core.bootstrap(voters)
@@ -64,7 +77,7 @@ export const make = (
   const perform = (o: Output) => {
     switch (o._tag) {
       case "Send":
-        return send(o.message.to, Wire.encode(o.message))
+        return send(o.message.to, encode(o.message))
       case "Apply":
         for (const e of o.entries) {
           appliedIndex = e.index
@@ -175,11 +188,7 @@ export const make = (
   setInterval(() => input({ _tag: "Tick", jitter: 0 }), options.tickMs)
 
   return {
-    receive: (wire) => {
-      const message = Wire.decode(wire)
-      if (message._tag === "Left") throw new Error(`the floor got an invalid raft message: ${message.left.reason}`)
-      input({ _tag: "Receive", message: message.right satisfies Message })
-    },
+    receive: (wire) => input({ _tag: "Receive", message: decode(wire) }),
     propose: (commands, applied) => {
       const reqId = nextReq++
       waiting.set(reqId, applied)
