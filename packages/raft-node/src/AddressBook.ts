@@ -6,7 +6,6 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Ref from "effect/Ref"
 import * as fs from "node:fs"
 import * as path from "node:path"
 
@@ -23,6 +22,8 @@ interface Book {
 
 export interface AddressBookApi {
   readonly get: (nodeId: string) => Effect.Effect<MemberAddress | undefined>
+  /** `get` without an effect, for the Raft transport's sends (ADR 0095). */
+  readonly lookup: (nodeId: string) => MemberAddress | undefined
   /** Replaces the replicated directory (after a snapshot restore). */
   readonly setDirectory: (members: ReadonlyArray<MemberAddress>) => Effect.Effect<void>
   readonly upsertDirectory: (member: MemberAddress) => Effect.Effect<void>
@@ -54,29 +55,31 @@ export class AddressBook extends Context.Tag("@trading/raft-node/AddressBook")<A
             return [] // first start (or unreadable file): the log and Join answers refill it
           }
         })
-        const book = yield* Ref.make<Book>({
+        // replaced whole by each edit, never changed in place; a plain variable because the
+        // transport reads it for every message it sends (`lookup`)
+        let book: Book = {
           directory: new Map(),
           hints: new Map(loaded.map((m) => [m.nodeId, m]))
-        })
-        const save = Effect.flatMap(Ref.get(book), (b) =>
-          Effect.sync(() => {
-            const all = new Map(b.hints)
-            for (const [id, m] of b.directory) all.set(id, m)
-            fs.mkdirSync(dataDir, { recursive: true })
-            const tmp = `${file}.tmp`
-            fs.writeFileSync(tmp, JSON.stringify([...all.values()], null, 1))
-            fs.renameSync(tmp, file)
-          }).pipe(Effect.catchAllDefect((cause) => Effect.logWarning("could not save members.json", cause))))
+        }
+        const save = Effect.sync(() => {
+          const all = new Map(book.hints)
+          for (const [id, m] of book.directory) all.set(id, m)
+          fs.mkdirSync(dataDir, { recursive: true })
+          const tmp = `${file}.tmp`
+          fs.writeFileSync(tmp, JSON.stringify([...all.values()], null, 1))
+          fs.renameSync(tmp, file)
+        }).pipe(Effect.catchAllDefect((cause) => Effect.logWarning("could not save members.json", cause)))
         const edit = (f: (b: Book) => Book | undefined) =>
-          Effect.flatMap(
-            Ref.modify(book, (b) => {
-              const next = f(b)
-              return next === undefined ? [false, b] : [true, next]
-            }),
-            (changed) => changed ? save : Effect.void
-          )
+          Effect.suspend(() => {
+            const next = f(book)
+            if (next === undefined) return Effect.void
+            book = next
+            return save
+          })
+        const lookup = (nodeId: string) => book.directory.get(nodeId) ?? book.hints.get(nodeId)
         return {
-          get: (nodeId) => Effect.map(Ref.get(book), (b) => b.directory.get(nodeId) ?? b.hints.get(nodeId)),
+          get: (nodeId) => Effect.sync(() => lookup(nodeId)),
+          lookup,
           setDirectory: (members) => edit((b) => ({ ...b, directory: new Map(members.map((m) => [m.nodeId, m])) })),
           upsertDirectory: (member) =>
             edit((b) =>
@@ -99,7 +102,7 @@ export class AddressBook extends Context.Tag("@trading/raft-node/AddressBook")<A
                 ? undefined
                 : { ...b, hints: new Map(b.hints).set(member.nodeId, member) }
             ),
-          directory: Effect.map(Ref.get(book), (b) => [...b.directory.values()])
+          directory: Effect.sync(() => [...book.directory.values()])
         }
       })
     )

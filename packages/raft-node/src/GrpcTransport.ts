@@ -243,19 +243,19 @@ export const make = (
       return call
     }
 
-    const send = (message: Message): Effect.Effect<void> =>
-      Effect.flatMap(book.get(message.to), (address) =>
-        Effect.sync(() => {
-          if (address === undefined) return // unknown peer: Raft retries, the address arrives via log or hints
-          const peer = peerFor(message.to, address.raftAddr)
-          const call = peer.call ?? open(peer)
-          if (call.writableLength > maxBuffered) return // slow peer: drop, Raft resends
-          call.write({ message: Wire.toProto(message) })
-        }))
+    const sendNow = (message: Message): void => {
+      const address = book.lookup(message.to)
+      if (address === undefined) return // unknown peer: Raft retries, the address arrives via log or hints
+      const peer = peerFor(message.to, address.raftAddr)
+      const call = peer.call ?? open(peer)
+      if (call.writableLength > maxBuffered) return // slow peer: drop, Raft resends
+      call.write({ message: Wire.toProto(message) })
+    }
 
     const transport: GrpcTransport = {
       port,
-      send,
+      send: (message) => Effect.sync(() => sendNow(message)),
+      sendNow,
       receive: (id, receiver) =>
         Effect.acquireRelease(
           id === self.nodeId

@@ -11,7 +11,6 @@ import type { StateMachine } from "@trading/raft"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import * as Ref from "effect/Ref"
 import { AddressBook, type MemberAddress } from "./AddressBook.js"
 
 const ORDERS = 1
@@ -112,51 +111,54 @@ export interface RegistryStateMachine extends StateMachine {
 export const make = (retention: OrderRegistry.Retention) =>
   Effect.gen(function*() {
     const book = yield* AddressBook
-    // owned by the node's actor (the only caller of apply/restore); a Ref so status readers see it
-    const state = yield* Ref.make<SmState>({
+    // owned by the node's turn (the only caller of apply/restore); status readers read it too.
+    // A plain variable, replaced whole on every change: `applyNow` runs for every entry
+    let state: SmState = {
       registry: OrderRegistry.initial(retention),
       directory: new Map(),
       applied: 0
-    })
-    const restores = yield* Ref.make({ count: 0, index: 0 })
+    }
+    let restores = { count: 0, index: 0 }
     const empty = new Uint8Array(0)
 
-    // made once and given each entry: a generator function made anew per entry would hold
-    // the entry's command through scavenges until a full collection (ADR 0093)
-    function* applySteps(command: Uint8Array, index: number) {
-      const s = yield* Ref.get(state)
-      const body = command.subarray(1)
-      switch (command[0]) {
-        case ORDERS: {
-          const [registry, result] = OrderRegistry.apply(s.registry, body, index)
-          yield* Ref.set(state, { ...s, registry, applied: index })
-          return result
-        }
-        case MEMBER_UPSERT: {
-          const member = JSON.parse(decoder.decode(body)) as MemberAddress
-          yield* Ref.set(state, { ...s, directory: new Map(s.directory).set(member.nodeId, member), applied: index })
-          yield* book.upsertDirectory(member)
-          return empty
-        }
-        case MEMBER_REMOVE: {
-          const nodeId = decoder.decode(body)
-          const directory = new Map(s.directory)
-          directory.delete(nodeId)
-          yield* Ref.set(state, { ...s, directory, applied: index })
-          yield* book.removeDirectory(nodeId)
-          return empty
-        }
-        default:
-          // unknown kinds are skipped identically on every replica
-          yield* Ref.set(state, { ...s, applied: index })
-          return empty
+    /** Orders are applied without an effect; directory changes also update the address book (an effect). */
+    const applyNow = (command: Uint8Array, index: number): Uint8Array | undefined => {
+      if (command[0] === ORDERS) {
+        const [registry, result] = OrderRegistry.apply(state.registry, command.subarray(1), index)
+        state = { ...state, registry, applied: index }
+        return result
       }
+      if (command[0] === MEMBER_UPSERT || command[0] === MEMBER_REMOVE) return undefined
+      // unknown kinds are skipped identically on every replica
+      state = { ...state, applied: index }
+      return empty
     }
+
     const apply = (command: Uint8Array, index: number): Effect.Effect<Uint8Array> =>
-      Effect.gen(() => applySteps(command, index))
+      Effect.suspend(() => {
+        const s = state
+        const body = command.subarray(1)
+        switch (command[0]) {
+          case MEMBER_UPSERT: {
+            const member = JSON.parse(decoder.decode(body)) as MemberAddress
+            state = { ...s, directory: new Map(s.directory).set(member.nodeId, member), applied: index }
+            return Effect.as(book.upsertDirectory(member), empty)
+          }
+          case MEMBER_REMOVE: {
+            const nodeId = decoder.decode(body)
+            const directory = new Map(s.directory)
+            directory.delete(nodeId)
+            state = { ...s, directory, applied: index }
+            return Effect.as(book.removeDirectory(nodeId), empty)
+          }
+          default:
+            return Effect.succeed(applyNow(command, index)!)
+        }
+      })
 
     const query = (q: Uint8Array): Effect.Effect<Uint8Array> =>
-      Effect.map(Ref.get(state), (s) => {
+      Effect.sync(() => {
+        const s = state
         const orderId = decoder.decode(q.subarray(1))
         const entry = OrderRegistry.lookup(s.registry, orderId)
         return ReadResponse.encode(
@@ -169,26 +171,27 @@ export const make = (retention: OrderRegistry.Retention) =>
 
     const sm: RegistryStateMachine = {
       apply,
+      applyNow,
       query,
       // outer: capture where the node applies (the state is linear, it must not be read later);
       // inner: the capture as parts (views, no copy), wherever and whenever the runtime runs it
-      snapshot: Effect.map(Ref.get(state), (s) => {
-        const captured = capture(s)
+      snapshot: Effect.sync(() => {
+        const captured = capture(state)
         return Effect.sync(() => serialize(captured))
       }),
       restore: (data) =>
         Effect.gen(function*() {
           const restored = restoreOf(data) // a corrupt snapshot is a defect: the node cannot go on
-          yield* Ref.set(state, restored)
-          yield* Ref.update(restores, (r) => ({ count: r.count + 1, index: restored.applied }))
+          state = restored
+          restores = { count: restores.count + 1, index: restored.applied }
           yield* book.setDirectory([...restored.directory.values()])
           yield* Effect.logInfo("state machine restored from snapshot").pipe(
             Effect.annotateLogs({ appliedIndex: restored.applied, orders: OrderRegistry.size(restored.registry) })
           )
         }),
-      applied: Effect.map(Ref.get(state), (s) => s.applied),
-      orders: Effect.map(Ref.get(state), (s) => OrderRegistry.size(s.registry)),
-      restores: Ref.get(restores)
+      applied: Effect.sync(() => state.applied),
+      orders: Effect.sync(() => OrderRegistry.size(state.registry)),
+      restores: Effect.sync(() => restores)
     }
     return sm
   })

@@ -17,6 +17,7 @@ import * as Bytes from "@trading/domain/Bytes"
 import * as Fsync from "@trading/platform/Fsync"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -26,7 +27,7 @@ import type { HardState, Snapshot } from "./core/Types.js"
 import { StorageError } from "./Errors.js"
 import { crc32 } from "./internal/Crc32.js"
 import * as SegmentedLog from "./internal/SegmentedLog.js"
-import { Storage, type StorageApi, type TakenSnapshot } from "./Storage.js"
+import { type PersistOutput, Storage, type StorageApi, type TakenSnapshot } from "./Storage.js"
 
 export { encodeRecord, scanLog } from "./internal/LogRecord.js"
 
@@ -203,6 +204,46 @@ export const make = (dir: string): Effect.Effect<StorageApi, StorageError, Scope
       snapshot === null || !standIns.has(snapshot.data) ? snapshot : readSnapshotFileSync()
     /** The snapshot `saveSnapshot` made durable whose compaction has not been persisted yet. */
     let saved: Snapshot | null = null
+    const runtime = yield* Effect.runtime<never>()
+
+    // `write` and `sync` without an effect (the node's turn calls these, ADR 0095)
+    const writeNow = (outputs: ReadonlyArray<PersistOutput>): StorageError | undefined => {
+      try {
+        for (const o of outputs) {
+          switch (o._tag) {
+            case "PersistHardState":
+              atomicWrite(dir, "hardstate", sealed([Buffer.from(JSON.stringify(o.hardState))]))
+              break
+            case "PersistSnapshot":
+              // already on disk when it is the one `saveSnapshot` wrote (same bytes object);
+              // a stand-in only ever stands for a file saveSnapshot wrote, never for bytes to write
+              if (!standIns.has(o.snapshot.data) && (saved === null || !sameSnapshot(saved, o.snapshot))) {
+                atomicWrite(dir, "snapshot", encodeSnapshot(o.snapshot))
+              }
+              saved = null
+              snapshotHolder.current = o.snapshot
+              log.compact(o.snapshot.index)
+              break
+            case "PersistEntries":
+              log.append(o.from, o.entries)
+              break
+          }
+        }
+        return undefined
+      } catch (cause) {
+        return new StorageError({ op: "write", path: dir, cause })
+      }
+    }
+    const syncNow = (done: (error: StorageError | undefined) => void): void =>
+      log.sync((cause, cleanup) => {
+        if (cause !== null) return done(new StorageError({ op: "fsync", path: log.activeFile(), cause }))
+        // a covered segment left behind costs only disk space: after a restart, open finds it
+        // covered and the first compaction deletes it
+        if (cleanup.length > 0) {
+          Runtime.runFork(runtime)(Effect.logWarning("raft log: deleting covered segments failed", cleanup))
+        }
+        done(undefined)
+      })
 
     const api: StorageApi = {
       load: attempt("load", dir, (): Persisted => ({
@@ -211,42 +252,15 @@ export const make = (dir: string): Effect.Effect<StorageApi, StorageError, Scope
         entries: recovered.entries
       })),
       write: (outputs) =>
-        attempt("write", dir, () => {
-          for (const o of outputs) {
-            switch (o._tag) {
-              case "PersistHardState":
-                atomicWrite(dir, "hardstate", sealed([Buffer.from(JSON.stringify(o.hardState))]))
-                break
-              case "PersistSnapshot":
-                // already on disk when it is the one `saveSnapshot` wrote (same bytes object);
-                // a stand-in only ever stands for a file saveSnapshot wrote, never for bytes to write
-                if (!standIns.has(o.snapshot.data) && (saved === null || !sameSnapshot(saved, o.snapshot))) {
-                  atomicWrite(dir, "snapshot", encodeSnapshot(o.snapshot))
-                }
-                saved = null
-                snapshotHolder.current = o.snapshot
-                log.compact(o.snapshot.index)
-                break
-              case "PersistEntries":
-                log.append(o.from, o.entries)
-                break
-            }
-          }
+        Effect.suspend(() => {
+          const error = writeNow(outputs)
+          return error === undefined ? Effect.void : Effect.fail(error)
         }),
       sync: Effect.async<void, StorageError>((resume) => {
-        log.sync((cause, cleanup) => {
-          if (cause !== null) {
-            return resume(Effect.fail(new StorageError({ op: "fsync", path: log.activeFile(), cause })))
-          }
-          // a covered segment left behind costs only disk space: after a restart, open finds it
-          // covered and the first compaction deletes it
-          resume(
-            cleanup.length === 0
-              ? Effect.void
-              : Effect.logWarning("raft log: deleting covered segments failed", cleanup)
-          )
-        })
+        syncNow((error) => resume(error === undefined ? Effect.void : Effect.fail(error)))
       }),
+      writeNow,
+      syncNow,
       saveSnapshot: (snapshot) =>
         Effect.gen(function*() {
           const tmp = path.join(dir, `snapshot.${snapshot.index}.tmp`)

@@ -18,16 +18,27 @@ export const makeDisk = (): MemoryDisk => ({ store: Store.makeMemoryLogStore() }
 /** Lose unsynced writes, as a power cut would. */
 export const crash = (disk: MemoryDisk): Effect.Effect<void> => Effect.sync(() => Store.crash(disk.store))
 
-export const make = (disk: MemoryDisk): StorageApi => ({
-  load: Effect.sync(() => {
-    const s = Store.load(disk.store)
-    return { hardState: s.hardState, snapshot: s.snapshot, entries: s.entries }
-  }),
-  write: (outputs) => Effect.sync(() => outputs.forEach((o) => Store.write(disk.store, o))),
-  sync: Effect.sync(() => Store.sync(disk.store)),
-  // in memory, `write` persists a snapshot at no cost, and the node keeps the data itself
-  saveSnapshot: (snapshot) => Effect.sync(() => Bytes.concat(snapshot.parts)),
-  snapshotData: (_index, kept) => Effect.succeed(kept)
-})
+export const make = (disk: MemoryDisk): StorageApi => {
+  const writeNow = (outputs: ReadonlyArray<Store.PersistOutput>) => {
+    for (const o of outputs) Store.write(disk.store, o)
+    return undefined
+  }
+  return {
+    load: Effect.sync(() => {
+      const s = Store.load(disk.store)
+      return { hardState: s.hardState, snapshot: s.snapshot, entries: s.entries }
+    }),
+    write: (outputs) => Effect.sync(() => writeNow(outputs)),
+    sync: Effect.sync(() => Store.sync(disk.store)),
+    writeNow,
+    syncNow: (done) => {
+      Store.sync(disk.store)
+      done(undefined)
+    },
+    // in memory, `write` persists a snapshot at no cost, and the node keeps the data itself
+    saveSnapshot: (snapshot) => Effect.sync(() => Bytes.concat(snapshot.parts)),
+    snapshotData: (_index, kept) => Effect.succeed(kept)
+  }
+}
 
 export const layer = (disk: MemoryDisk): Layer.Layer<Storage> => Layer.succeed(Storage, make(disk))

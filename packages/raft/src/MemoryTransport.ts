@@ -4,7 +4,6 @@
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Ref from "effect/Ref"
 import type { Message, NodeId } from "./core/Types.js"
 import { Transport, type TransportApi } from "./Transport.js"
 
@@ -17,34 +16,37 @@ export interface MemoryNetwork {
   readonly heal: Effect.Effect<void>
 }
 
-export const make: Effect.Effect<MemoryNetwork> = Effect.gen(function*() {
-  const receivers = yield* Ref.make(new Map<NodeId, (message: Message) => void>())
-  const blocked = yield* Ref.make(new Set<string>())
-  const isolated = yield* Ref.make(new Set<NodeId>())
+export const make: Effect.Effect<MemoryNetwork> = Effect.sync(() => {
+  // this network's own state, read by every send (plain variables: sends happen in the nodes' turns)
+  const receivers = new Map<NodeId, (message: Message) => void>()
+  let blocked = new Set<string>()
+  let isolated = new Set<NodeId>()
+  const sendNow = (m: Message) => {
+    if (blocked.has(`${m.from}>${m.to}`) || isolated.has(m.from) || isolated.has(m.to)) return
+    receivers.get(m.to)?.(m)
+  }
   const transport: TransportApi = {
-    send: (m) =>
-      Effect.gen(function*() {
-        const cut = (yield* Ref.get(blocked)).has(`${m.from}>${m.to}`)
-        const iso = yield* Ref.get(isolated)
-        if (cut || iso.has(m.from) || iso.has(m.to)) return
-        ;(yield* Ref.get(receivers)).get(m.to)?.(m)
-      }),
+    send: (m) => Effect.sync(() => sendNow(m)),
+    sendNow,
     receive: (id, deliver) =>
       Effect.acquireRelease(
-        Ref.update(receivers, (m) => new Map(m).set(id, deliver)),
+        Effect.sync(() => {
+          receivers.set(id, deliver)
+        }),
         () =>
-          Ref.update(receivers, (m) => {
-            const next = new Map(m)
-            if (next.get(id) === deliver) next.delete(id)
-            return next
+          Effect.sync(() => {
+            if (receivers.get(id) === deliver) receivers.delete(id)
           })
       )
   }
   return {
     transport,
-    cut: (from, to) => Ref.update(blocked, (s) => new Set(s).add(`${from}>${to}`)),
-    isolate: (id) => Ref.update(isolated, (s) => new Set(s).add(id)),
-    heal: Effect.zipRight(Ref.set(blocked, new Set()), Ref.set(isolated, new Set()))
+    cut: (from, to) => Effect.sync(() => void blocked.add(`${from}>${to}`)),
+    isolate: (id) => Effect.sync(() => void isolated.add(id)),
+    heal: Effect.sync(() => {
+      blocked = new Set()
+      isolated = new Set()
+    })
   }
 })
 

@@ -1,30 +1,36 @@
 /**
- * A Raft node on Effect: the pure core driven by fibers, all owned by the caller's scope.
- * - the actor fiber owns the core state and takes requests from one mailbox (ticks, inbound
- *   messages, client requests); consecutive proposals become one batch;
+ * A Raft node on Effect: the pure core driven by plain turns, with Effect at its edges; all
+ * owned by the caller's scope (ADR 0095).
+ * - one *turn* at a time owns the core state: it takes the requests waiting in the mailbox
+ *   (ticks, inbound messages, client requests; consecutive proposals become one batch), a
+ *   plain array fed by the transport's receive callback, the ticker and the client API;
  * - it obeys the persistence contract with group commit: all requests of one turn are stepped,
  *   their persists written and synced once, and only then are the outputs that follow a
  *   persist performed (sends, applies, acknowledgements), except a leader's appends, which
  *   leave at once and replicate while the leader's own fsync runs (ADR 0037);
- * - messages to peers are handed to the transport from the actor's turn (it never waits for a
- *   peer), except a snapshot, which a fiber of its own reads back from storage and sends;
- *   messages from peers go from the transport's receiver straight into the mailbox;
- * - committed entries are applied to the state machine in the actor's turn too, which answers
- *   proposals and reads, and after every `snapshotEvery` entries (or `snapshotBytes` of
- *   commands) captures a snapshot, which a fiber of its own serializes and hands to storage
- *   before asking the core to compact the log (one snapshot at a time);
- * - a ticker fiber on the Effect `Clock` feeds ticks with jitter from the Effect `Random`.
- * So a message, a proposal or an entry wakes no fiber but the actor (ADR 0094).
- * Closing the scope interrupts them all and fails requests still waiting with `NodeStopped`.
+ * - a turn is a generator run by plain calls: it hands messages to the transport, writes the
+ *   log and applies committed entries without an effect when the storage, transport and state
+ *   machine offer the forms for it (`writeNow`, `syncNow`, `sendNow`, `applyNow`), and yields
+ *   only where it must wait: the log's sync, and the rare effects (an `apply` without
+ *   `applyNow`, a restore, a read's query, a snapshot's capture), each run on a fiber of the
+ *   node's runtime and continued from its completion;
+ * - a snapshot is serialized and saved on a fiber of its own before the log is compacted to
+ *   it (one at a time), and a snapshot kept as the storage's stand-in is read back and sent on
+ *   a fiber of its own, one per peer;
+ * - a ticker fiber on the Effect `Clock` feeds ticks with jitter from the Effect `Random`;
+ * - requests are `Effect.async` calls answered from the turn.
+ * So a message, a proposal or an entry wakes no fiber at all but the caller's.
+ * Closing the scope stops the turns, interrupts the fibers and fails requests still waiting
+ * with `NodeStopped`; so does a storage failure, which continuing would turn into a broken
+ * Raft node.
  */
 import * as Bytes from "@trading/domain/Bytes"
-import * as Deferred from "effect/Deferred"
+import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Queue from "effect/Queue"
 import * as Random from "effect/Random"
-import * as Ref from "effect/Ref"
+import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import { decodeMembership, emptyMembership } from "./core/Membership.js"
 import * as Core from "./core/RaftCore.js"
@@ -48,7 +54,7 @@ import {
   NotLeader,
   OutcomeUnknown,
   ProposalDropped,
-  type StorageError,
+  StorageError,
   TransferFailed
 } from "./Errors.js"
 import { isPersist, type PersistOutput } from "./internal/MemoryLogStore.js"
@@ -111,31 +117,33 @@ export interface RaftNode {
 
 /** Proposals and membership changes both wait for their entry to be applied. */
 type CommitError = ProposeError | MembershipRejected
-type Commit = Deferred.Deferred<Uint8Array, CommitError>
 type TransferError = NotLeader | TransferFailed | NodeStopped
+/** How a request is answered: the `resume` of the caller's `Effect.async` (called at most once). */
+type Answer<A, E> = (exit: Exit.Exit<A, E>) => void
+type Commit = Answer<Uint8Array, CommitError>
 
 type Request =
   | { readonly _tag: "Input"; readonly input: Input }
   | { readonly _tag: "Propose"; readonly command: Uint8Array; readonly done: Commit }
-  | { readonly _tag: "Read"; readonly query: Uint8Array; readonly done: Deferred.Deferred<Uint8Array, ReadError> }
+  | { readonly _tag: "Read"; readonly query: Uint8Array; readonly done: Answer<Uint8Array, ReadError> }
   | { readonly _tag: "Change"; readonly change: MembershipChange; readonly done: Commit }
-  | { readonly _tag: "Transfer"; readonly to: NodeId; readonly done: Deferred.Deferred<void, TransferError> }
+  | { readonly _tag: "Transfer"; readonly to: NodeId; readonly done: Answer<void, TransferError> }
 
 type Waiting =
   | { readonly _tag: "Proposals"; readonly items: ReadonlyArray<Commit> }
   | Exclude<Request, { _tag: "Input" | "Propose" }>
 
-/** Fails what `w` waits for, at once (called on the actor's fiber or in the finalizer). */
+/** Fails what `w` waits for, at once. */
 const failWaiting = (w: Waiting, error: NotLeader | NodeStopped): void => {
   const failed = Exit.fail(error)
   switch (w._tag) {
     case "Proposals":
-      for (const d of w.items) Deferred.unsafeDone(d, failed)
+      for (const done of w.items) done(failed)
       return
     case "Read":
     case "Change":
     case "Transfer":
-      Deferred.unsafeDone(w.done as Deferred.Deferred<unknown, NotLeader | NodeStopped>, failed)
+      ;(w.done as Answer<unknown, NotLeader | NodeStopped>)(failed)
       return
   }
 }
@@ -147,7 +155,7 @@ type ApplyItem =
     readonly _tag: "Read"
     readonly index: number
     readonly query: Uint8Array
-    readonly done: Deferred.Deferred<Uint8Array, ReadError>
+    readonly done: Answer<Uint8Array, ReadError>
   }
 
 const statusOf = (s: Core.RaftState): Status => ({
@@ -160,7 +168,21 @@ const statusOf = (s: Core.RaftState): Status => ({
   membership: s.membership
 })
 
-const empty = new Uint8Array(0)
+const empty: Uint8Array = new Uint8Array(0)
+
+/**
+ * Where a turn waits (ADR 0095): a function given the turn's continuation, which it calls
+ * once with the outcome. The turn is a generator that yields one of these at each point
+ * where it cannot go on at once (the sync, and the rare effects); everything else runs in
+ * plain calls.
+ */
+type Suspend = (resume: (exit: Exit.Exit<unknown, StorageError>) => void) => void
+type Turn<A = void> = Generator<Suspend, A, unknown>
+
+/** A storage or runtime failure that stops the node (continuing without durability would break Raft). */
+class Fatal {
+  constructor(readonly cause: Cause.Cause<unknown>) {}
+}
 
 export const make = (
   config: RaftNodeConfig,
@@ -170,6 +192,7 @@ export const make = (
     const storage = yield* Storage
     const transport = yield* Transport
     const scope = yield* Effect.scope
+    const runtime = yield* Effect.runtime<never>()
     const id = config.id
     const options: Options = { ...defaultOptions, ...config.options }
     const tick = Duration.decode(config.tick ?? "10 millis")
@@ -197,28 +220,39 @@ export const make = (
     }
     if (persisted.snapshot !== null) yield* stateMachine.restore(persisted.snapshot.data)
     let state = Core.init(id, options, persisted, yield* jitter)
+    /** What `status` answers: the state as of the end of the last turn (its writes durable). */
+    let published = statusOf(state)
 
-    const mailbox = yield* Queue.unbounded<Request>()
-    const status = yield* Ref.make(statusOf(state))
+    let mailbox: Array<Request> = []
     const waiting = new Map<number, Waiting>()
     /** Peers a snapshot is being sent to (one at a time each; the core resends what is lost). */
     const sendingSnapshot = new Set<NodeId>()
     const awaiting = new Map<number, { term: number; done: Commit }>()
-    let reads: Array<{ index: number; query: Uint8Array; done: Deferred.Deferred<Uint8Array, ReadError> }> = []
+    let reads: Array<{ index: number; query: Uint8Array; done: Answer<Uint8Array, ReadError> }> = []
     let nextReq = 1
+    /** Set when the scope closes or the node fails: no turn starts, requests fail at once. */
+    let stopped = false
+    /** Cancels the effect a turn waits for, if any (the scope is closing). */
+    let cancelWait: (() => void) | undefined
 
-    yield* Effect.addFinalizer(() =>
-      Effect.gen(function*() {
-        const stopped = new NodeStopped({ id })
-        for (const w of waiting.values()) failWaiting(w, stopped)
-        for (const a of awaiting.values()) yield* Deferred.fail(a.done, stopped)
-        for (const r of reads) yield* Deferred.fail(r.done, stopped)
-        for (const req of yield* Queue.takeAll(mailbox)) {
-          if (req._tag === "Propose") yield* Deferred.fail(req.done, stopped)
-          else if (req._tag !== "Input") failWaiting(req, stopped)
+    // --- effects from a turn ---------------------------------------------------------------
+    /** A turn waits for `effect`, run on a fiber of its own in the node's runtime. */
+    const run = <A>(effect: Effect.Effect<A, StorageError>): Suspend => (resume) => {
+      let done = false
+      const cancel = Runtime.runCallback(runtime)(effect, {
+        onExit: (exit) => {
+          done = true
+          cancelWait = undefined
+          resume(exit)
         }
       })
-    )
+      // the fiber runs at once, up to its first asynchronous step: it may be done already
+      if (!done) cancelWait = () => cancel()
+    }
+    /** Runs `effect` and answers its value to the turn (a generator's `yield` gives unknown). */
+    function* perform<A>(effect: Effect.Effect<A, StorageError>): Turn<A> {
+      return (yield run(effect)) as A
+    }
 
     // --- applying ----------------------------------------------------------------------------
     let applied = persisted.snapshot?.index ?? 0
@@ -231,73 +265,75 @@ export const make = (
     // what a snapshot taken now must record besides the data (the core derives the same)
     let appliedTerm = persisted.snapshot?.term ?? 0
     let appliedMembership: Membership = persisted.snapshot?.membership ?? emptyMembership
-    const serveReads = Effect.gen(function*() {
+    function* serveReads(): Turn {
       if (reads.length === 0) return
       const ready = reads.filter((r) => r.index <= applied)
       reads = reads.filter((r) => r.index > applied)
-      for (const r of ready) yield* Deferred.succeed(r.done, yield* stateMachine.query(r.query))
-    })
-    // made once and given each item: a generator function made anew per item would hold
-    // the item's entries through scavenges until a full collection (ADR 0093)
-    function* applySteps(item: ApplyItem) {
+      for (const r of ready) r.done(Exit.succeed(yield* perform(stateMachine.query(r.query))))
+    }
+    /** The snapshot after `at`'s entries, serialized and saved on a fiber of its own, then compacted to. */
+    const takeSnapshot = (
+      serialize: Effect.Effect<ReadonlyArray<Uint8Array>>,
+      at: { index: number; term: number; membership: Membership }
+    ) =>
+      Effect.gen(function*() {
+        const parts = yield* serialize
+        // what the log keeps: the data, or the storage's stand-in for it (Storage.snapshotData)
+        const kept = yield* storage.saveSnapshot({ ...at, parts }).pipe(
+          // the compaction then writes it itself, and fails the node if the disk is gone
+          Effect.catchAll((e) =>
+            Effect.as(
+              Effect.logWarning("saving a snapshot ahead of compaction failed", e),
+              Bytes.concat(parts)
+            )
+          )
+        )
+        push({ _tag: "Input", input: { _tag: "Compact", index: at.index, data: kept } })
+      }).pipe(Effect.ensuring(Effect.sync(() => snapshotting = false)))
+
+    function* applyEntries(entries: ReadonlyArray<Entry>): Turn {
+      const now = stateMachine.applyNow
+      for (const e of entries) {
+        let result: Uint8Array = empty
+        if (e.kind === "command") {
+          result = now?.(e.data, e.index) ?? (yield* perform(stateMachine.apply(e.data, e.index)))
+        }
+        bytesSinceSnapshot += e.data.length
+        if (e.kind === "config") appliedMembership = decodeMembership(e.data)
+        applied = e.index
+        appliedTerm = e.term
+        const w = awaiting.get(e.index)
+        if (w !== undefined) {
+          awaiting.delete(e.index)
+          w.done(w.term === e.term ? Exit.succeed(result) : Exit.fail(new ProposalDropped({ index: e.index })))
+        }
+      }
+      yield* serveReads()
+      if (
+        (applied - snapshotAt >= snapshotEvery * stretched || bytesSinceSnapshot >= snapshotBytes * stretched) &&
+        !snapshotting
+      ) {
+        // Capture here, serialize on a fiber of its own: a large state takes long to encode,
+        // and the turn (which applies and answers proposals) must not wait for it. The core
+        // ignores the compaction if a newer snapshot was installed meanwhile. The snapshot is
+        // also written to storage from that fiber, so the compaction finds it durable already
+        // and the turn never waits for a write of the whole state.
+        const serialize = yield* perform(stateMachine.snapshot)
+        const at = { index: applied, term: appliedTerm, membership: appliedMembership }
+        snapshotAt = applied
+        bytesSinceSnapshot = 0
+        stretched = yield* perform(stretch)
+        snapshotting = true
+        yield* perform(Effect.forkIn(takeSnapshot(serialize, at), scope))
+      }
+    }
+
+    function* applyItem(item: ApplyItem): Turn {
       switch (item._tag) {
         case "Apply":
-          for (const e of item.entries) {
-            const result = e.kind === "command" ? yield* stateMachine.apply(e.data, e.index) : empty
-            bytesSinceSnapshot += e.data.length
-            if (e.kind === "config") appliedMembership = decodeMembership(e.data)
-            applied = e.index
-            appliedTerm = e.term
-            const w = awaiting.get(e.index)
-            if (w !== undefined) {
-              awaiting.delete(e.index)
-              Deferred.unsafeDone(
-                w.done,
-                w.term === e.term ? Exit.succeed(result) : Exit.fail(new ProposalDropped({ index: e.index }))
-              )
-            }
-          }
-          yield* serveReads
-          if (
-            (applied - snapshotAt >= snapshotEvery * stretched || bytesSinceSnapshot >= snapshotBytes * stretched) &&
-            !snapshotting
-          ) {
-            // Capture here, serialize on a fiber of its own: a large state takes long to
-            // encode, and the actor (which applies and answers proposals) must not wait for
-            // it. The core ignores the compaction if a newer snapshot was installed meanwhile.
-            // The snapshot is also written to storage from that fiber, so the actor's
-            // compaction finds it durable already and the actor never waits for a write of
-            // the whole state.
-            const serialize = yield* stateMachine.snapshot
-            const at = { index: applied, term: appliedTerm, membership: appliedMembership }
-            snapshotAt = applied
-            bytesSinceSnapshot = 0
-            stretched = yield* stretch
-            snapshotting = true
-            yield* Effect.forkIn(
-              Effect.gen(function*() {
-                const parts = yield* serialize
-                // what the log keeps: the data, or the storage's stand-in for it (Storage.snapshotData)
-                const kept = yield* storage.saveSnapshot({ ...at, parts }).pipe(
-                  // the compaction then writes it itself, and fails the node if the disk is gone
-                  Effect.catchAll((e) =>
-                    Effect.as(
-                      Effect.logWarning("saving a snapshot ahead of compaction failed", e),
-                      Bytes.concat(parts)
-                    )
-                  )
-                )
-                yield* Queue.offer(mailbox, {
-                  _tag: "Input",
-                  input: { _tag: "Compact", index: at.index, data: kept }
-                })
-              }).pipe(Effect.ensuring(Effect.sync(() => snapshotting = false))),
-              scope
-            )
-          }
-          return
+          return yield* applyEntries(item.entries)
         case "Restore":
-          yield* stateMachine.restore(item.snapshot.data)
+          yield* perform(stateMachine.restore(item.snapshot.data))
           applied = item.snapshot.index
           appliedTerm = item.snapshot.term
           appliedMembership = item.snapshot.membership
@@ -306,21 +342,20 @@ export const make = (
           for (const [index, w] of awaiting) {
             if (index <= applied) {
               awaiting.delete(index)
-              yield* Deferred.fail(w.done, new OutcomeUnknown({ index }))
+              w.done(Exit.fail(new OutcomeUnknown({ index })))
             }
           }
-          return yield* serveReads
+          return yield* serveReads()
         case "Read":
           reads.push({ index: item.index, query: item.query, done: item.done })
-          return yield* serveReads
+          return yield* serveReads()
       }
     }
-    const applyItem = (item: ApplyItem) => Effect.gen(() => applySteps(item))
 
     // --- sending ---------------------------------------------------------------------------
     // The log may keep a storage's stand-in for its snapshot's data (Storage.snapshotData):
-    // read it back here, on a fiber of its own, never on the actor's. A snapshot the storage
-    // no longer holds (replaced by a newer one) is not sent; the core sends the newer.
+    // read it back here, on a fiber of its own, never in a turn. A snapshot the storage no
+    // longer holds (replaced by a newer one) is not sent; the core sends the newer.
     const sendSnapshot = (m: Message, body: Extract<Message["body"], { _tag: "InstallSnapshotRequest" }>) =>
       storage.snapshotData(body.lastIncludedIndex, body.data).pipe(
         Effect.flatMap((data) =>
@@ -331,26 +366,29 @@ export const make = (
         Effect.forkIn(scope),
         Effect.asVoid
       )
-    const send = (m: Message): Effect.Effect<void> => {
+    const sendNow = transport.sendNow
+    function* send(m: Message): Turn {
       const body = m.body
-      if (body._tag !== "InstallSnapshotRequest") return transport.send(m)
-      // the peer is still being sent one: this copy would only queue behind it
-      if (sendingSnapshot.has(m.to)) return Effect.void
-      sendingSnapshot.add(m.to)
-      return sendSnapshot(m, body)
+      if (body._tag === "InstallSnapshotRequest") {
+        // the peer is still being sent one: this copy would only queue behind it
+        if (sendingSnapshot.has(m.to)) return
+        sendingSnapshot.add(m.to)
+        return yield* perform(sendSnapshot(m, body))
+      }
+      if (sendNow !== undefined) sendNow(m)
+      else yield* perform(transport.send(m))
     }
 
-    // --- the actor ---------------------------------------------------------------------------
-    // Outputs are acted on in the core's order: completing requests needs no effect of its own
-    // (deferreds), sends and applies do and run right after, in order, still in the turn.
+    // --- the turn ----------------------------------------------------------------------------
+    // Outputs are acted on in the core's order: answering requests and sending first, then
+    // applying, which may wait for an effect (a state machine's `apply` without `applyNow`).
     const succeed = Exit.succeed(undefined)
-    const perform = (o: Output): Effect.Effect<void> | undefined => {
+    /** Performs an output that never waits; answers the apply it asks for, if any. */
+    const settle = (o: Output): ApplyItem | undefined => {
       switch (o._tag) {
-        case "Send":
-          return send(o.message)
         case "Apply":
         case "Restore":
-          return applyItem(o)
+          return o
         case "Accepted": {
           const w = waiting.get(o.reqId)
           waiting.delete(o.reqId)
@@ -358,7 +396,7 @@ export const make = (
           if (w._tag === "Proposals") {
             for (let i = 0; i < w.items.length; i++) awaiting.set(o.index + i, { term: o.term, done: w.items[i]! })
           } else if (w._tag === "Change") awaiting.set(o.index, { term: o.term, done: w.done })
-          else if (w._tag === "Transfer") Deferred.unsafeDone(w.done, succeed)
+          else if (w._tag === "Transfer") w.done(succeed)
           return
         }
         case "Rejected": {
@@ -366,16 +404,16 @@ export const make = (
           waiting.delete(o.reqId)
           if (w === undefined) return
           if (w._tag === "Change" && o.reason !== "not-leader") {
-            Deferred.unsafeDone(w.done, Exit.fail(new MembershipRejected({ node: w.change.node, reason: o.reason })))
+            w.done(Exit.fail(new MembershipRejected({ node: w.change.node, reason: o.reason })))
           } else if (w._tag === "Transfer" && o.reason !== "not-leader") {
-            Deferred.unsafeDone(w.done, Exit.fail(new TransferFailed({ to: w.to, reason: o.reason })))
+            w.done(Exit.fail(new TransferFailed({ to: w.to, reason: o.reason })))
           } else failWaiting(w, new NotLeader({ leader: o.leader }))
           return
         }
         case "ReadReady": {
           const w = waiting.get(o.reqId)
           waiting.delete(o.reqId)
-          if (w?._tag === "Read") return applyItem({ _tag: "Read", index: o.index, query: w.query, done: w.done })
+          if (w?._tag === "Read") return { _tag: "Read", index: o.index, query: w.query, done: w.done }
           return
         }
         default:
@@ -383,14 +421,17 @@ export const make = (
       }
     }
 
-    /** Performs `outputs`: what needs no effect at once, then the effects (sends, applies) in order. */
-    const performAll = (outputs: ReadonlyArray<Output>): Effect.Effect<void> => {
-      let later: Array<Effect.Effect<void>> | undefined
+    /** Performs `outputs`: sends and answers at once, then the applies, in order. */
+    function* performAll(outputs: ReadonlyArray<Output>): Turn {
+      let applies: Array<ApplyItem> | undefined
       for (const o of outputs) {
-        const effect = perform(o)
-        if (effect !== undefined) (later ??= []).push(effect)
+        if (o._tag === "Send") yield* send(o.message)
+        else {
+          const item = settle(o)
+          if (item !== undefined) (applies ??= []).push(item)
+        }
       }
-      return later === undefined ? Effect.void : Effect.forEach(later, (e) => e, { discard: true })
+      if (applies !== undefined) { for (const item of applies) yield* applyItem(item) }
     }
 
     // Group commit: every request taken from the mailbox in one turn is stepped through the
@@ -401,7 +442,8 @@ export const make = (
     let unsynced = false
     let held: Array<Output> = []
 
-    const runStep = (input: Input): Effect.Effect<void, StorageError> => {
+    const writeNow = storage.writeNow
+    function* runStep(input: Input): Turn {
       const result = Core.step(state, input)
       state = result.state
       let persists: Array<PersistOutput> | undefined
@@ -415,25 +457,33 @@ export const make = (
       }
       // What may go out now does not depend on this step's writes: the leader's appends leave
       // before its own write and fsync (ADR 0037), and committed entries are applied.
-      const performed = now === undefined ? Effect.void : performAll(now)
-      return persists === undefined ? performed : Effect.zipRight(performed, storage.write(persists))
+      if (now !== undefined) yield* performAll(now)
+      if (persists === undefined) return
+      if (writeNow === undefined) return yield* perform(storage.write(persists))
+      const error = writeNow(persists)
+      if (error !== undefined) throw new Fatal(Cause.fail(error))
     }
+
+    const syncNow = storage.syncNow
+    const sync: Suspend = syncNow === undefined ?
+      run(storage.sync) :
+      (resume) => syncNow((error) => resume(error === undefined ? succeed : Exit.fail(error)))
 
     /**
      * End of a turn: one sync for everything written, then the outputs that waited on it, then
      * `Synced`, which lets a leader count its own, now durable, log toward commits.
      */
-    const commitTurn = Effect.gen(function*() {
+    function* commitTurn(): Turn {
       if (unsynced) {
-        yield* storage.sync
+        yield sync
         unsynced = false
         const ready = held
         held = []
         yield* performAll(ready)
         yield* runStep({ _tag: "Synced" })
       }
-      yield* Ref.set(status, statusOf(state))
-    })
+      published = statusOf(state)
+    }
 
     const inputFor = (req: Exclude<Request, { _tag: "Propose" }>): Input => {
       if (req._tag === "Input") return req.input
@@ -449,55 +499,138 @@ export const make = (
       }
     }
 
-    const proposeBatch = (items: Array<Extract<Request, { _tag: "Propose" }>>) => {
+    const proposeBatch = (items: Array<Extract<Request, { _tag: "Propose" }>>): Turn => {
       const reqId = nextReq++
       waiting.set(reqId, { _tag: "Proposals", items: items.map((p) => p.done) })
       return runStep({ _tag: "Propose", reqId, commands: items.map((p) => p.command) })
     }
 
-    const actor = Effect.gen(function*() {
-      for (;;) {
-        const batch = yield* Queue.takeBetween(mailbox, 1, maxBatch)
-        let proposals: Array<Extract<Request, { _tag: "Propose" }>> = []
-        for (const req of batch) {
-          if (req._tag === "Propose") {
-            proposals.push(req)
-            continue
-          }
-          if (proposals.length > 0) {
-            yield* proposeBatch(proposals)
-            proposals = []
-          }
-          yield* runStep(inputFor(req))
+    /** One turn: up to `maxBatch` requests from the mailbox, consecutive proposals as one batch. */
+    function* turn(): Turn {
+      const batch = mailbox.length <= maxBatch ? mailbox : mailbox.slice(0, maxBatch)
+      mailbox = batch === mailbox ? [] : mailbox.slice(maxBatch)
+      let proposals: Array<Extract<Request, { _tag: "Propose" }>> = []
+      for (const req of batch) {
+        if (req._tag === "Propose") {
+          proposals.push(req)
+          continue
         }
-        if (proposals.length > 0) yield* proposeBatch(proposals)
-        yield* commitTurn
+        if (proposals.length > 0) {
+          yield* proposeBatch(proposals)
+          proposals = []
+        }
+        yield* runStep(inputFor(req))
       }
-    }).pipe(
-      // A storage failure stops the node: continuing without durability would break Raft.
-      Effect.tapError((e) => Effect.logError(`raft node ${id} stopped: storage ${e.op} failed on ${e.path}`, e.cause)),
-      Effect.annotateLogs("raftNode", id),
-      Effect.orDie
-    )
+      if (proposals.length > 0) yield* proposeBatch(proposals)
+      yield* commitTurn()
+    }
 
+    // --- driving the turns -------------------------------------------------------------------
+    // A turn starts in a microtask after a request arrives, so the messages of one socket read
+    // (and the requests of one fiber step) share it, and runs in plain calls until it yields
+    // a Suspend; its continuation runs where that completes. At most one turn at a time.
+    let running = false
+    let scheduled = false
+    const schedule = () => {
+      if (running || scheduled || stopped) return
+      scheduled = true
+      queueMicrotask(startTurn)
+    }
+    const push = (req: Request) => {
+      if (stopped) return refuse(req)
+      mailbox.push(req)
+      schedule()
+    }
+    const startTurn = () => {
+      scheduled = false
+      if (running || stopped || mailbox.length === 0) return
+      running = true
+      drive(turn(), undefined)
+    }
+    /** Runs `gen` from `value` until it ends or waits; resumes itself where a wait completes. */
+    const drive = (gen: Turn, value: unknown): void => {
+      for (;;) {
+        let step: IteratorResult<Suspend, void>
+        try {
+          step = gen.next(value)
+        } catch (error) {
+          return fail(error instanceof Fatal ? error.cause : Cause.die(error))
+        }
+        if (step.done) {
+          running = false
+          if (mailbox.length > 0) schedule()
+          return
+        }
+        // a wait that completes at once (an effect without async work) continues this loop
+        let now: Exit.Exit<unknown, StorageError> | undefined
+        let waited = false
+        step.value((exit) => {
+          if (stopped) return
+          if (!waited) {
+            now = exit
+            return
+          }
+          if (Exit.isFailure(exit)) return fail(exit.cause)
+          drive(gen, exit.value)
+        })
+        if (now === undefined) {
+          waited = true
+          return
+        }
+        const exit: Exit.Exit<unknown, StorageError> = now
+        if (Exit.isFailure(exit)) return fail(exit.cause)
+        value = exit.value
+      }
+    }
+
+    const refuse = (req: Request) => {
+      const stopping = new NodeStopped({ id })
+      if (req._tag === "Propose") req.done(Exit.fail(stopping))
+      else if (req._tag !== "Input") failWaiting(req, stopping)
+    }
+    /** Stops the node for good: every request waiting or still to come fails with `NodeStopped`. */
+    const stop = () => {
+      if (stopped) return
+      stopped = true
+      const stopping = new NodeStopped({ id })
+      for (const w of waiting.values()) failWaiting(w, stopping)
+      waiting.clear()
+      for (const a of awaiting.values()) a.done(Exit.fail(stopping))
+      awaiting.clear()
+      for (const r of reads) r.done(Exit.fail(stopping))
+      reads = []
+      const left = mailbox
+      mailbox = []
+      for (const req of left) refuse(req)
+      cancelWait?.()
+    }
+    /** A storage failure (or a defect) stops the node: continuing without durability would break Raft. */
+    const fail = (cause: Cause.Cause<unknown>) => {
+      stop()
+      Runtime.runFork(runtime)(
+        Effect.logError(`raft node ${id} stopped: ${describe(cause)}`, cause).pipe(Effect.annotateLogs("raftNode", id))
+      )
+    }
+
+    yield* Effect.addFinalizer(() => Effect.sync(stop))
     yield* transport.receive(id, (message) => {
-      mailbox.unsafeOffer({ _tag: "Input", input: { _tag: "Receive", message } })
+      if (stopped) return
+      mailbox.push({ _tag: "Input", input: { _tag: "Receive", message } })
+      schedule()
     })
-    yield* Effect.forkScoped(actor)
     yield* Effect.forkScoped(
       Effect.forever(
         Effect.zipRight(
           Effect.sleep(tick),
-          Effect.flatMap(jitter, (j) => Queue.offer(mailbox, { _tag: "Input", input: { _tag: "Tick", jitter: j } }))
+          Effect.flatMap(jitter, (j) => Effect.sync(() => push({ _tag: "Input", input: { _tag: "Tick", jitter: j } })))
         )
       )
     )
 
-    const request = <A, E>(make: (done: Deferred.Deferred<A, E>) => Request) =>
-      Effect.flatMap(
-        Deferred.make<A, E>(),
-        (done) => Effect.zipRight(Queue.offer(mailbox, make(done)), Deferred.await(done))
-      )
+    const request = <A, E>(make: (done: Answer<A, E>) => Request) =>
+      Effect.async<A, E>((resume) => {
+        push(make(resume))
+      })
 
     const change = (c: MembershipChange) =>
       request<Uint8Array, CommitError>((done) => ({ _tag: "Change", change: c, done }))
@@ -522,12 +655,13 @@ export const make = (
         }
       }).pipe(Effect.withSpan("raft.addServer", { attributes: { node } }))
 
+    const status = Effect.sync(() => published)
     const transferLeadership = (to: NodeId) =>
       Effect.gen(function*() {
         yield* request<void, TransferError>((done) => ({ _tag: "Transfer", to, done }))
         const deadline = options.electionTicks * 2
         for (let i = 0; i < deadline; i++) {
-          const s = yield* Ref.get(status)
+          const s = yield* status
           if (s.leader === to) {
             return
           }
@@ -554,7 +688,16 @@ export const make = (
           Effect.withSpan("raft.removeServer", { attributes: { node } })
         ),
       transferLeadership,
-      status: Ref.get(status)
+      status
     }
     return node
   })
+
+/** What stopped the node, for its last log line. */
+const describe = (cause: Cause.Cause<unknown>): string => {
+  const failure = Cause.failureOption(cause)
+  if (failure._tag === "Some" && failure.value instanceof StorageError) {
+    return `storage ${failure.value.op} failed on ${failure.value.path}`
+  }
+  return "a defect in its turn"
+}

@@ -13,9 +13,16 @@ import type * as Effect from "effect/Effect"
  * views of them instead of a copy of the whole (ADR 0036). The parts belong to the node
  * from then on and must never change: storage checksums and writes them across several
  * event-loop turns.
+ *
+ * `applyNow` is an optional form of `apply` without an effect, which the node calls for every
+ * committed command when present (ADR 0095): it applies the command and answers as `apply`
+ * would, or answers undefined, having changed nothing, for a command it cannot apply without
+ * an effect (the node then runs `apply`). A wrapper that changes `apply` must change or drop
+ * `applyNow` as well.
  */
 export interface StateMachine {
   readonly apply: (command: Uint8Array, index: number) => Effect.Effect<Uint8Array>
+  readonly applyNow?: ((command: Uint8Array, index: number) => Uint8Array | undefined) | undefined
   readonly query: (query: Uint8Array) => Effect.Effect<Uint8Array>
   readonly snapshot: Effect.Effect<Effect.Effect<ReadonlyArray<Uint8Array>>>
   readonly restore: (data: Uint8Array) => Effect.Effect<void>

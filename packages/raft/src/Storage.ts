@@ -38,6 +38,15 @@ export interface StorageApi {
    * snapshot (a newer one replaced it: the core sends the newer one next).
    */
   readonly snapshotData: (index: number, kept: Uint8Array) => Effect.Effect<Uint8Array | null, StorageError>
+  /**
+   * Optional forms of `write` and `sync` without an effect, which the node calls in every
+   * turn when they are present (ADR 0095): `writeNow` does what `write` does and answers its
+   * error instead of failing; `syncNow` does what `sync` does and calls `done` once, with
+   * the error or undefined. A storage that has them must keep the two pairs equivalent (a
+   * wrapper that changes `write` or `sync` must change or drop these as well).
+   */
+  readonly writeNow?: ((outputs: ReadonlyArray<PersistOutput>) => StorageError | undefined) | undefined
+  readonly syncNow?: ((done: (error: StorageError | undefined) => void) => void) | undefined
 }
 
 export class Storage extends Context.Tag("@trading/raft/Storage")<Storage, StorageApi>() {}

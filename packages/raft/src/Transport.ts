@@ -12,14 +12,16 @@ import type { Message, NodeId } from "./core/Types.js"
 export interface TransportApi {
   /**
    * Hands `message` to the network and returns: it never waits for the peer, a slow or
-   * unreachable peer loses messages instead (the node calls it from its actor's turn).
+   * unreachable peer loses messages instead (the node calls it from its turn).
    */
   readonly send: (message: Message) => Effect.Effect<void>
+  /** Optional: `send` without an effect, which the node calls from its turn when present (ADR 0095). */
+  readonly sendNow?: ((message: Message) => void) | undefined
   /**
    * Register `id` as a receiver for the life of the scope: `deliver` is called with each
    * message for `id`, synchronously, where the transport received it. It must only hand the
    * message on (the node puts it in its mailbox): a message goes from the socket to the
-   * node's actor with no queue and no fiber of its own in between.
+   * node's turn with no queue and no fiber of its own in between.
    */
   readonly receive: (id: NodeId, deliver: (message: Message) => void) => Effect.Effect<void, never, Scope.Scope>
 }
