@@ -4,6 +4,7 @@
 import type * as grpc from "@grpc/grpc-js"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Ref from "effect/Ref"
 import type * as Stream from "effect/Stream"
@@ -51,7 +52,19 @@ export interface MultiplexedHandler<Req, Res> {
   readonly handle: (request: Req, call: CallContext) => Effect.Effect<Res, GrpcStatusError>
   /** Calls of one stream handled at once; the stream is not read while this many are running. */
   readonly maxInFlight: number
+  /**
+   * Optional fast path (ADR 0095): takes the request without a fiber of its own and answers
+   * it by calling `answer` once (as `handle`'s exit would be), returning true; or returns
+   * false, having done nothing, and `handle` serves the request as usual.
+   */
+  readonly now?: AnswerNow<Req, Res> | undefined
 }
+
+export type AnswerNow<Req, Res> = (
+  request: Req,
+  call: CallContext,
+  answer: (exit: Exit.Exit<Res, GrpcStatusError>) => void
+) => boolean
 
 export type AnyHandler =
   | UnaryHandler<never, unknown>
@@ -78,8 +91,13 @@ export const clientStream = <Req, Res>(
 /** See {@link MultiplexedHandler}. */
 export const multiplexed = <Req, Res>(
   handle: (request: Req, call: CallContext) => Effect.Effect<Res, GrpcStatusError>,
-  options: { readonly maxInFlight?: number } = {}
-): MultiplexedHandler<Req, Res> => ({ _tag: "Multiplexed", handle, maxInFlight: options.maxInFlight ?? 1024 })
+  options: { readonly maxInFlight?: number; readonly now?: AnswerNow<Req, Res> } = {}
+): MultiplexedHandler<Req, Res> => ({
+  _tag: "Multiplexed",
+  handle,
+  maxInFlight: options.maxInFlight ?? 1024,
+  now: options.now
+})
 
 type RequestOf<M> = M extends { readonly requestDeserialize: (value: Buffer) => infer Req } ? Req : never
 type ResponseOf<M> = M extends { readonly responseSerialize: (value: infer Res) => Buffer } ? Res : never

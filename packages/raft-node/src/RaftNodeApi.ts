@@ -22,8 +22,12 @@ import {
 } from "@trading/proto/gen/trading/v1/raft_node"
 import { RaftNodeRawService } from "@trading/proto/RaftNodeRawService"
 import type { MembershipRejected, NodeId } from "@trading/raft"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as Runtime from "effect/Runtime"
 import { type ChangeError, type NodeStatus, RegistryNode, type RegistryNodeApi } from "./RegistryNode.js"
 
 export const FORWARDED = "raft-forwarded"
@@ -81,6 +85,7 @@ const canonicalRequest = (request: Uint8Array) =>
 
 export const handlers = Effect.gen(function*() {
   const node = yield* RegistryNode
+  const runtime = yield* Effect.runtime<never>()
 
   const leaderTrailers = (leader: NodeId | null) =>
     Effect.gen(function*() {
@@ -226,6 +231,38 @@ export const handlers = Effect.gen(function*() {
   }
   const streamCall = (envelope: Uint8Array, call: CallContext) => Effect.gen(() => streamCallSteps(envelope, call))
 
+  /**
+   * The fast path of a stream call (ADR 0095), taken when its envelope and every record are
+   * valid as they arrived: the batch goes to the group commit with a callback, no fiber and no
+   * span of its own (the entry's span links to the caller's). A failure to retry is answered
+   * as `streamCall` would; a call this node cannot record as the leader (NotLeader: forward it
+   * or name the leader) and any other call go the effect's way.
+   */
+  const streamCallNow = (
+    envelope: Uint8Array,
+    call: CallContext,
+    answer: (exit: Exit.Exit<Uint8Array, GrpcStatus.GrpcStatusError>) => void
+  ): boolean => {
+    const decoded = RecordStreamBytes.decodeRequest(envelope)
+    if (Either.isLeft(decoded)) return false
+    const { callId, request, traceparent } = decoded.right
+    const count = RegistryBytes.validRecordCount(request)
+    if (count === undefined || count === 0 || count > MAX_BATCH) return false
+    node.recordNow(request, count, traceparent, (exit) => {
+      if (Exit.isSuccess(exit)) return answer(Exit.succeed(RecordStreamBytes.encodeResponse(callId, exit.value)))
+      const failure = Cause.failureOption(exit.cause)
+      if (Option.isSome(failure) && isRetryable(failure.value)) {
+        return answer(Exit.succeed(RecordStreamBytes.encodeFailure(callId, {
+          code: GrpcStatus.Code.UNAVAILABLE,
+          details: retryMessages[failure.value._tag],
+          metadata: {}
+        })))
+      }
+      Runtime.runCallback(runtime)(streamCall(envelope, call), { onExit: answer })
+    })
+    return true
+  }
+
   return {
     apply: GrpcService.unary((request: ApplyRequest, call: CallContext) =>
       onLeader(
@@ -240,7 +277,7 @@ export const handlers = Effect.gen(function*() {
       )
     ),
     recordOrders: GrpcService.unary(recordOrders),
-    recordOrdersStream: GrpcService.multiplexed(streamCall, { maxInFlight: MAX_STREAM_CALLS }),
+    recordOrdersStream: GrpcService.multiplexed(streamCall, { maxInFlight: MAX_STREAM_CALLS, now: streamCallNow }),
     read: GrpcService.unary((request: ReadRequest, call: CallContext) =>
       onLeader(
         call,

@@ -6,7 +6,7 @@
 // (RaftHealth) are built on this service.
 import type { OrderRecord } from "@trading/domain"
 import { Bytes, OrderRegistry, RegistryBytes } from "@trading/domain"
-import { GrpcClient } from "@trading/platform"
+import { GrpcClient, Traceparent } from "@trading/platform"
 import { ServerConfig } from "@trading/platform/ServerConfig"
 import {
   type Member,
@@ -18,7 +18,7 @@ import { RaftNodeRawService } from "@trading/proto/RaftNodeRawService"
 import {
   FileStorage,
   type MembershipRejected,
-  type NodeStopped,
+  NodeStopped,
   type NotLeader,
   type OutcomeUnknown,
   type ProposalDropped,
@@ -26,16 +26,16 @@ import {
   Storage
 } from "@trading/raft"
 import * as Context from "effect/Context"
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
+import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
+import type * as Tracer from "effect/Tracer"
 import { AddressBook, type MemberAddress } from "./AddressBook.js"
 import * as GrpcTransport from "./GrpcTransport.js"
 import * as Metrics from "./RaftMetrics.js"
@@ -48,13 +48,26 @@ export type WriteError = NotLeader | ProposalDropped | OutcomeUnknown | NodeStop
 interface Pending {
   readonly request: Uint8Array
   readonly count: number
-  /** Answered with the call's `RecordOrdersResponse` bytes. */
-  readonly done: Deferred.Deferred<Uint8Array, WriteError>
+  /** The caller's span (W3C traceparent, or ""), linked from the entry's span. */
+  readonly traceparent: string
+  /** Answered once, with the call's `RecordOrdersResponse` bytes. */
+  readonly done: (exit: Exit.Exit<Uint8Array, WriteError>) => void
 }
 
 const MAX_CALLS_PER_ENTRY = 1024
 const MAX_RECORDS_PER_ENTRY = 4096
-const LINGER = "1 millis"
+const LINGER_MS = 1
+
+/** Links from an entry's span to the spans of the calls it carries (those that sent one). */
+const linksOf = (chunk: ReadonlyArray<Pending>): Array<Tracer.SpanLink> => {
+  const links: Array<Tracer.SpanLink> = []
+  for (const p of chunk) {
+    if (p.traceparent === "") continue
+    const span = Traceparent.parse(p.traceparent)
+    if (Option.isSome(span)) links.push({ _tag: "SpanLink", span: span.value, attributes: {} })
+  }
+  return links
+}
 export type ChangeError = WriteError | MembershipRejected
 
 export interface NodeStatus {
@@ -84,6 +97,17 @@ export interface RegistryNodeApi {
    * `RecordOrdersResponse` bytes, never decoded here.
    */
   readonly recordBytes: (request: Uint8Array, count: number) => Effect.Effect<Uint8Array, WriteError>
+  /**
+   * `recordBytes` without an effect (the RecordOrdersStream fast path, ADR 0095): `done` is
+   * called once with the response bytes or the failure. `traceparent` (or "") names the
+   * caller's span, linked from the span of the entry that carries the call.
+   */
+  readonly recordNow: (
+    request: Uint8Array,
+    count: number,
+    traceparent: string,
+    done: (exit: Exit.Exit<Uint8Array, WriteError>) => void
+  ) => void
   readonly read: (orderId: string) => Effect.Effect<ReadResponse, NotLeader | NodeStopped>
   /** Leader only: adds (or re-announces) a member; returns once it is a voter. */
   readonly join: (member: MemberAddress) => Effect.Effect<ReadonlyArray<Member>, ChangeError>
@@ -200,9 +224,24 @@ const make = Effect.gen(function*() {
   // Group commit: concurrent record calls share one log entry. Each entry costs the Raft
   // runtime a step, an fsync on every replica and a round trip, whatever its size, so
   // batching callers is what makes many small Apply calls cheap. One entry is proposed at
-  // a time (ADR 0061, update: every entry has a fixed cost on all three nodes), by the
-  // batcher's own fiber; the calls that arrive meanwhile wait for the next.
-  const pending = yield* Queue.unbounded<Pending>()
+  // a time (ADR 0061, update: every entry has a fixed cost on all three nodes); the calls
+  // that arrive meanwhile wait for the next. The calls wait in a plain array and the batch
+  // is taken by callbacks, with one fiber (and span) per entry, none per call (ADR 0095).
+  const runtime = yield* Effect.runtime<never>()
+  let pending: Array<Pending> = []
+  /** An entry is in flight, or the next one is being gathered. */
+  let busy = false
+  let lastCalls = 0
+  let stopped = false
+  yield* Effect.addFinalizer(() =>
+    Effect.sync(() => {
+      stopped = true
+      const left = pending
+      pending = []
+      const failed = Exit.fail(new NodeStopped({ id: settings.nodeId }))
+      for (const p of left) p.done(failed)
+    })
+  )
   // The calls' requests concatenate into the entry's command (a message of one repeated
   // field is the concatenation of its elements), and the entry's result splits back into
   // the calls' responses: no record or outcome is decoded on the way.
@@ -214,60 +253,80 @@ const make = Effect.gen(function*() {
     ).pipe(
       Effect.map((result) => splitOutcomes(result, chunk.map((p) => p.count))),
       Metrics.timeCommit,
-      Effect.exit,
-      Effect.flatMap((exit) =>
-        Effect.forEach(chunk, (p, i) =>
-          Exit.isFailure(exit) ? Deferred.failCause(p.done, exit.cause) : Deferred.succeed(p.done, exit.value[i]!), {
-          discard: true
-        })
-      ),
       Effect.withSpan("registry.propose", {
         captureStackTrace: false,
-        attributes: {
-          "orders.count": chunk.reduce((n, p) =>
-            n + p.count, 0)
-        }
+        // each call's own trace reaches this entry through its link
+        links: linksOf(chunk),
+        attributes: { "orders.count": chunk.reduce((n, p) => n + p.count, 0), "calls.count": chunk.length }
       })
     )
-  yield* Effect.gen(function*() {
-    let lastCalls = 0
-    for (;;) {
-      // taken once the last entry is answered: calls that arrived while it was in flight
-      // all go into the next one
-      const first = yield* Queue.takeBetween(pending, 1, MAX_CALLS_PER_ENTRY)
-      // Many concurrent callers (the last entry held several calls): the ones just answered
-      // are re-submitting right now, so wait briefly for them, or the first one would
-      // take the entry alone. A lone caller (the last entry held one call) does
-      // not wait: that would only add latency.
-      if (lastCalls > 1) yield* Effect.sleep(LINGER)
-      else yield* Effect.yieldNow()
-      const taken = [...first, ...yield* Queue.takeUpTo(pending, MAX_CALLS_PER_ENTRY - first.length)]
-      lastCalls = taken.length
-      // proposed here, one after the other: with one entry in flight, a fiber per entry and
-      // a semaphore holding the window were only extra wake-ups (ADR 0094)
-      let chunk: Array<Pending> = []
-      let size = 0
-      for (const p of taken) {
-        if (size + p.count > MAX_RECORDS_PER_ENTRY && chunk.length > 0) {
-          yield* proposeChunk(chunk)
-          chunk = []
-          size = 0
-        }
-        chunk.push(p)
-        size += p.count
-      }
-      yield* proposeChunk(chunk)
+  /** Proposes `chunks[i]`, answers its calls, then the next chunk; the batch ends after the last. */
+  const proposeFrom = (chunks: ReadonlyArray<ReadonlyArray<Pending>>, i: number): void => {
+    if (i === chunks.length) {
+      busy = false
+      return gather()
     }
-  }).pipe(Effect.forkScoped)
-
-  // a generator function made once, each call's values as arguments (ADR 0093)
-  function* recordSteps(request: Uint8Array, count: number) {
-    const done = yield* Deferred.make<Uint8Array, WriteError>()
-    yield* Queue.offer(pending, { request, count, done })
-    return yield* Deferred.await(done)
+    const chunk = chunks[i]!
+    Runtime.runCallback(runtime)(proposeChunk(chunk), {
+      onExit: (exit) => {
+        if (Exit.isSuccess(exit)) chunk.forEach((p, at) => p.done(Exit.succeed(exit.value[at]!)))
+        else for (const p of chunk) p.done(exit as Exit.Exit<never, WriteError>)
+        proposeFrom(chunks, i + 1)
+      }
+    })
   }
+  /** Takes the calls waiting now (up to MAX_CALLS_PER_ENTRY) as the next batch, in entries of at most MAX_RECORDS_PER_ENTRY records. */
+  const takeBatch = () => {
+    const taken = pending.length <= MAX_CALLS_PER_ENTRY ? pending : pending.slice(0, MAX_CALLS_PER_ENTRY)
+    pending = taken === pending ? [] : pending.slice(MAX_CALLS_PER_ENTRY)
+    lastCalls = taken.length
+    const chunks: Array<Array<Pending>> = []
+    let chunk: Array<Pending> = []
+    let size = 0
+    for (const p of taken) {
+      if (size + p.count > MAX_RECORDS_PER_ENTRY && chunk.length > 0) {
+        chunks.push(chunk)
+        chunk = []
+        size = 0
+      }
+      chunk.push(p)
+      size += p.count
+    }
+    chunks.push(chunk)
+    proposeFrom(chunks, 0)
+  }
+  /**
+   * Starts the next batch when calls wait and no entry is in flight. Many concurrent callers
+   * (the last entry held several calls): the ones just answered are re-submitting right now,
+   * so wait briefly for them, or the first one would take the entry alone. A lone caller
+   * (the last entry held one call) waits only for the calls that arrived with it (the rest
+   * of this event-loop turn): more would only add latency.
+   */
+  const gather = () => {
+    if (busy || stopped || pending.length === 0) return
+    busy = true
+    if (lastCalls > 1) setTimeout(takeBatch, LINGER_MS)
+    else queueMicrotask(takeBatch)
+  }
+  const recordNow = (
+    request: Uint8Array,
+    count: number,
+    traceparent: string,
+    done: (exit: Exit.Exit<Uint8Array, WriteError>) => void
+  ) => {
+    if (stopped) return done(Exit.fail(new NodeStopped({ id: settings.nodeId })))
+    pending.push({ request, count, traceparent, done })
+    gather()
+  }
+
   const recordBytes = (request: Uint8Array, count: number) =>
-    Effect.gen(() => recordSteps(request, count)).pipe(
+    Effect.flatMap(
+      Traceparent.current,
+      (traceparent) =>
+        Effect.async<Uint8Array, WriteError>((resume) =>
+          recordNow(request, count, Option.getOrElse(traceparent, () => ""), resume)
+        )
+    ).pipe(
       Effect.withSpan("registry.record", { captureStackTrace: false, attributes: { "orders.count": count } })
     )
 
@@ -335,6 +394,7 @@ const make = Effect.gen(function*() {
     self,
     record,
     recordBytes,
+    recordNow,
     read,
     join,
     leave,

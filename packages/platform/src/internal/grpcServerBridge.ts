@@ -118,7 +118,8 @@ const runCall = <A>(
 
 /**
  * A multiplexed stream (GrpcService.MultiplexedHandler): one fiber per request message,
- * its response written when it completes. Plain listeners rather than a Stream per call:
+ * its response written when it completes; or, for requests the handler's `now` takes, no
+ * fiber at all: its callback writes the response (ADR 0095). Plain listeners rather than a Stream per call:
  * each message should cost what the unary bridge costs per call, minus grpc-js's call setup
  * (a Stream.mapEffect per message cost the raft-node's leader more than unary calls did).
  */
@@ -131,7 +132,10 @@ const multiplex = (
   // headers at once, as for a client stream: the client's writes are released sooner
   call.sendMetadata(new grpc.Metadata())
   const context = contextOf(method, call)
+  /** The calls' fibers, interrupted when the stream finishes. */
   const running = new Set<Fiber.RuntimeFiber<unknown, GrpcStatus.GrpcStatusError>>()
+  /** Calls taken and not yet answered: those fibers and the calls on the fast path (`now`). */
+  let inFlight = 0
   let inputEnded = false
   let finished = false
   // set once the watcher below is running (it may run `finish` itself)
@@ -146,34 +150,52 @@ const multiplex = (
     if (status === undefined) call.end()
     else if (status !== "cancelled") call.emit("error", status)
   }
+  /** One call answered: its response written, or the stream ended with its failure. */
+  const answered = (exit: Exit.Exit<unknown, GrpcStatus.GrpcStatusError>) => {
+    inFlight--
+    if (finished) return
+    if (Exit.isFailure(exit)) {
+      if (isDefect(exit.cause)) {
+        runtime.run(Effect.logError("gRPC handler defect", exit.cause).pipe(Effect.annotateLogs({ method })))
+      }
+      return finish(statusOf(exit.cause))
+    }
+    call.write(exit.value)
+    if (inputEnded) {
+      if (inFlight === 0) finish(undefined)
+    } else if (call.isPaused() && inFlight < handler.maxInFlight) call.resume()
+  }
+  const now = handler.now
+  /** The fast path's answer: counted like a fiber's exit, at most once. */
+  const answerNow = () => {
+    let done = false
+    return (exit: Exit.Exit<unknown, GrpcStatus.GrpcStatusError>) => {
+      if (done) return
+      done = true
+      handled(method, GrpcStatus.codeName(codeOf(exit))).unsafeUpdate(1, [])
+      answered(exit)
+    }
+  }
   const onData = (message: unknown) => {
+    inFlight++
+    if (inFlight >= handler.maxInFlight) call.pause()
+    if (now !== undefined && now(message as never, context, answerNow())) return
     const fiber = runtime.run(
       handler.handle(message as never, context).pipe(
         Effect.onExit((exit) => Metric.update(handled(method, GrpcStatus.codeName(codeOf(exit))), 1))
       )
     )
     running.add(fiber)
-    if (running.size >= handler.maxInFlight) call.pause()
     fiber.addObserver((exit) => {
       running.delete(fiber)
-      if (finished) return
-      if (Exit.isFailure(exit)) {
-        if (isDefect(exit.cause)) {
-          runtime.run(Effect.logError("gRPC handler defect", exit.cause).pipe(Effect.annotateLogs({ method })))
-        }
-        return finish(statusOf(exit.cause))
-      }
-      call.write(exit.value)
-      if (inputEnded) {
-        if (running.size === 0) finish(undefined)
-      } else if (call.isPaused() && running.size < handler.maxInFlight) call.resume()
+      answered(exit)
     })
   }
   const endInput = () => {
     if (inputEnded) return
     inputEnded = true
     call.pause()
-    if (running.size === 0) finish(undefined)
+    if (inFlight === 0) finish(undefined)
   }
   call.on("data", onData)
   call.once("end", endInput)

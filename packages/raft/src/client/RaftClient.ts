@@ -36,7 +36,6 @@ import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
-import * as Ref from "effect/Ref"
 import * as Scope from "effect/Scope"
 
 export interface RaftClientOptions {
@@ -144,7 +143,8 @@ export const make = (options: RaftClientOptions): Effect.Effect<RaftClient, neve
     const attemptTimeout = Duration.decode(options.attemptTimeout ?? "3 seconds")
     const clients = new Map<string, Client>()
     const lock = yield* Effect.makeSemaphore(1)
-    const target = yield* Ref.make<string | undefined>(undefined)
+    /** Where calls go: the leader as last known (undefined: discover it first). */
+    let target: string | undefined
     let nextSeed = 0
     const sessions = new Map<string, Session>()
     /** Addresses that answered the stream with UNIMPLEMENTED: unary RecordOrders there. */
@@ -244,33 +244,48 @@ export const make = (options: RaftClientOptions): Effect.Effect<RaftClient, neve
     // everything the call held (its records, its request) outlived the scavenges until a
     // full collection (measured, ADR 0093).
 
+    /**
+     * Writes one RecordOrders call on `session`'s stream; `answer` gets its response or
+     * failure once, a DEADLINE_EXCEEDED after `timeoutMs`. Answers the call's canceller.
+     */
+    const sendOnStream = (
+      session: Session,
+      request: Uint8Array,
+      traceparent: string,
+      timeoutMs: number,
+      answer: (exit: Exit.Exit<Uint8Array, GrpcClient.GrpcCallError>) => void
+    ): () => void => {
+      // closed (its call cancelled), or ended a moment ago and not yet seen by its watcher
+      if (!session.call.isOpen()) {
+        answer(Exit.fail(streamError(grpc.status.UNAVAILABLE, "the stream closed")))
+        return () => {}
+      }
+      // unique among the calls in flight (wraps at 2^32)
+      const callId = lastCallId = (lastCallId + 1) >>> 0
+      // the attempt's deadline on the wall clock, as a unary call's grpc-js deadline is
+      // (a timer here rather than Effect.timeout, which races two fibers per call)
+      const timer = setTimeout(() => {
+        session.waiting.delete(callId)
+        answer(Exit.fail(streamError(grpc.status.DEADLINE_EXCEEDED, `no answer within ${timeoutMs} ms`)))
+      }, timeoutMs)
+      session.waiting.set(callId, (exit) => {
+        clearTimeout(timer)
+        answer(exit)
+      })
+      session.call.write(RecordStreamBytes.encodeRequest(callId, request, traceparent))
+      return () => {
+        clearTimeout(timer)
+        session.waiting.delete(callId)
+      }
+    }
+
     /** One RecordOrders call as a message of the address's stream. */
     function* streamedSteps(client: Client, address: string, request: Uint8Array, timeoutMs: number) {
       const session = yield* sessionFor(address, client)
       const traceparent = Option.getOrElse(yield* Traceparent.current, () => "")
       return yield* Effect.async<Uint8Array, GrpcClient.GrpcCallError>((resume) => {
-        // closed (its call cancelled), or ended a moment ago and not yet seen by its watcher
-        if (!session.call.isOpen()) {
-          resume(Exit.fail(streamError(grpc.status.UNAVAILABLE, "the stream closed")))
-          return
-        }
-        // unique among the calls in flight (wraps at 2^32)
-        const callId = lastCallId = (lastCallId + 1) >>> 0
-        // the attempt's deadline on the wall clock, as a unary call's grpc-js deadline is
-        // (a timer here rather than Effect.timeout, which races two fibers per call)
-        const timer = setTimeout(() => {
-          session.waiting.delete(callId)
-          resume(Exit.fail(streamError(grpc.status.DEADLINE_EXCEEDED, `no answer within ${timeoutMs} ms`)))
-        }, timeoutMs)
-        session.waiting.set(callId, (answer) => {
-          clearTimeout(timer)
-          resume(answer)
-        })
-        session.call.write(RecordStreamBytes.encodeRequest(callId, request, traceparent))
-        return Effect.sync(() => {
-          clearTimeout(timer)
-          session.waiting.delete(callId)
-        })
+        const cancel = sendOnStream(session, request, traceparent, timeoutMs, resume)
+        return Effect.sync(cancel)
       })
     }
     const streamed = (client: Client, address: string, request: Uint8Array, timeoutMs: number) =>
@@ -278,25 +293,62 @@ export const make = (options: RaftClientOptions): Effect.Effect<RaftClient, neve
 
     /** Where to send: the known leader, else whatever a seed says leads, else the seed itself (it forwards). */
     function* resolveTargetSteps(leftMs: number) {
-      const known = yield* Ref.get(target)
-      if (known !== undefined) return known
+      if (target !== undefined) return target
       const seed = options.seeds[nextSeed++ % options.seeds.length]!
       const found = yield* Effect.either(
         Effect.flatMap(clientFor(seed), (c) => c.leader({}, { deadline: Math.min(1000, leftMs) }))
       )
       const address = Either.isRight(found) && found.right.leaderGrpcAddr !== "" ? found.right.leaderGrpcAddr : seed
-      yield* Ref.set(target, address)
+      target = address
       return address
     }
     const resolveTarget = (leftMs: number) => Effect.gen(() => resolveTargetSteps(leftMs))
 
+    /** An attempt that failed before the retry loop took over (the fast path's, see `recordChunk`). */
+    interface FirstAttempt {
+      readonly address: string
+      readonly error: GrpcClient.GrpcCallError
+      /** Wall-clock time it took, out of the operation's deadline. */
+      readonly elapsedMs: number
+    }
+
+    /**
+     * After attempt number `attempts` at `address` failed with `e`: the error that ends the
+     * operation, or undefined to try again (the target redirected or forgotten, after a
+     * jittered backoff when there is nobody to redirect to).
+     */
+    function* afterFailure(op: string, e: GrpcClient.GrpcCallError, address: string, attempts: number, end: number) {
+      if (!retryable.has(e.code)) return new RaftRejected({ op, code: e.code, details: e.details })
+      const hint = e.metadata["leader-grpc-addr"]
+      const redirected = hint !== undefined && hint !== "" && hint !== address
+      target = redirected ? hint : undefined
+      if (!redirected) {
+        // nobody to redirect to (election in progress, node down): back off, jittered
+        // capped low: during a failover the new leader appears within an election timeout
+        const base = Math.min(200, 10 * 2 ** Math.min(attempts, 5))
+        const pause = base / 2 + (yield* Random.nextIntBetween(0, base / 2 + 1))
+        yield* Effect.sleep(Math.max(0, Math.min(pause, end - (yield* Clock.currentTimeMillis))))
+      }
+      return undefined
+    }
+
+    const describeError = (address: string, e: GrpcClient.GrpcCallError) =>
+      `${address}: ${grpc.status[e.code] ?? e.code}: ${e.details}`
+
     function* runSteps<A>(
       op: string,
-      attempt: (client: Client, timeoutMs: number, address: string) => Effect.Effect<A, GrpcClient.GrpcCallError>
+      attempt: (client: Client, timeoutMs: number, address: string) => Effect.Effect<A, GrpcClient.GrpcCallError>,
+      first: FirstAttempt | undefined
     ) {
-      const end = (yield* Clock.currentTimeMillis) + Duration.toMillis(deadline)
+      const end = (yield* Clock.currentTimeMillis) + Duration.toMillis(deadline) - (first?.elapsedMs ?? 0)
       let attempts = 0
       let lastError = "deadline too short for any attempt"
+      if (first !== undefined) {
+        attempts = 1
+        lastError = describeError(first.address, first.error)
+        const stop = yield* afterFailure(op, first.error, first.address, attempts, end)
+        if (stop !== undefined) return yield* stop
+      }
       for (;;) {
         const left = end - (yield* Clock.currentTimeMillis)
         if (left <= 0) return yield* new RaftUnavailable({ op, attempts, lastError })
@@ -313,35 +365,64 @@ export const make = (options: RaftClientOptions): Effect.Effect<RaftClient, neve
         if (e._tag === "GrpcClientError") {
           return yield* new RaftRejected({ op, code: grpc.status.FAILED_PRECONDITION, details: e.message })
         }
-        lastError = `${address}: ${grpc.status[e.code] ?? e.code}: ${e.details}`
-        if (!retryable.has(e.code)) return yield* new RaftRejected({ op, code: e.code, details: e.details })
-        const hint = e.metadata["leader-grpc-addr"]
-        const redirected = hint !== undefined && hint !== "" && hint !== address
-        yield* Ref.set(target, redirected ? hint : undefined)
-        if (!redirected) {
-          // nobody to redirect to (election in progress, node down): back off, jittered
-          // capped low: during a failover the new leader appears within an election timeout
-          const base = Math.min(200, 10 * 2 ** Math.min(attempts, 5))
-          const pause = base / 2 + (yield* Random.nextIntBetween(0, base / 2 + 1))
-          yield* Effect.sleep(Math.max(0, Math.min(pause, end - (yield* Clock.currentTimeMillis))))
-        }
+        lastError = describeError(address, e)
+        const stop = yield* afterFailure(op, e, address, attempts, end)
+        if (stop !== undefined) return yield* stop
       }
     }
+    const retrying = <A>(
+      op: string,
+      attempt: (client: Client, timeoutMs: number, address: string) => Effect.Effect<A, GrpcClient.GrpcCallError>,
+      first?: FirstAttempt
+    ): Effect.Effect<A, RaftClientError> => Effect.gen(() => runSteps(op, attempt, first))
     const run = <A>(
       op: string,
       attempt: (client: Client, timeoutMs: number, address: string) => Effect.Effect<A, GrpcClient.GrpcCallError>
     ): Effect.Effect<A, RaftClientError> =>
-      Effect.gen(() => runSteps(op, attempt)).pipe(Effect.withSpan(`raft.client ${op}`, { captureStackTrace: false }))
+      retrying(op, attempt).pipe(Effect.withSpan(`raft.client ${op}`, { captureStackTrace: false }))
+
+    /**
+     * A RecordOrders call, first tried without the retry loop (ADR 0095): when the leader is
+     * known and its stream is open, the request is written at once and the answer resumes the
+     * caller, one `Effect.async` in all. Anything else, and any failure, goes through the retry
+     * loop (`runSteps`), which counts the failed attempt and its time.
+     */
+    const recordCall = (op: string, request: Uint8Array): Effect.Effect<Uint8Array, RaftClientError> => {
+      const attempt = (c: Client, timeoutMs: number, address: string) =>
+        unaryOnly.has(address)
+          ? c.recordOrders(request, { deadline: timeoutMs })
+          : streamed(c, address, request, timeoutMs)
+      return Effect.flatMap(
+        Traceparent.current,
+        (traceparent) =>
+          Effect.async<Uint8Array, RaftClientError>((resume) => {
+            const address = target
+            const session = address === undefined ? undefined : sessions.get(address)
+            if (address === undefined || session === undefined || unaryOnly.has(address)) {
+              return resume(retrying(op, attempt))
+            }
+            const started = performance.now()
+            const timeoutMs = Math.min(Duration.toMillis(attemptTimeout), Duration.toMillis(deadline))
+            const cancel = sendOnStream(
+              session,
+              request,
+              Option.getOrElse(traceparent, () => ""),
+              timeoutMs,
+              (exit) => {
+                if (Exit.isSuccess(exit)) return resume(Effect.succeed(exit.value))
+                const error = Option.getOrUndefined(Cause.failureOption(exit.cause))
+                if (error === undefined) return resume(exit as Exit.Exit<never>)
+                resume(retrying(op, attempt, { address, error, elapsedMs: performance.now() - started }))
+              }
+            )
+            return Effect.sync(cancel)
+          })
+      ).pipe(Effect.withSpan(`raft.client ${op}`, { captureStackTrace: false }))
+    }
 
     const recordChunk = (records: ReadonlyArray<OrderRecord.OrderRecord>, op = "recordBatch") => {
       const request = RegistryBytes.encodeRequest(records)
-      return run(
-        op,
-        (c, timeoutMs, address) =>
-          unaryOnly.has(address)
-            ? c.recordOrders(request, { deadline: timeoutMs })
-            : streamed(c, address, request, timeoutMs)
-      ).pipe(
+      return recordCall(op, request).pipe(
         Effect.flatMap((reply) => {
           // the records stored by this call come back as the objects proposed, not copies
           const decoded = RegistryBytes.decodeResponse(reply, records)
@@ -387,7 +468,7 @@ export const make = (options: RaftClientOptions): Effect.Effect<RaftClient, neve
       leader: run("leader", (c, timeoutMs) => c.leader({}, { deadline: timeoutMs })).pipe(
         Effect.map((r) => ({ leaderId: r.leaderId, grpcAddr: r.leaderGrpcAddr, term: r.term }))
       ),
-      currentTarget: Ref.get(target)
+      currentTarget: Effect.sync(() => target)
     }
     return client
   })
