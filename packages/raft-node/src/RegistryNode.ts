@@ -255,7 +255,9 @@ const make = Effect.gen(function*() {
       Metrics.timeCommit,
       Effect.withSpan("registry.propose", {
         captureStackTrace: false,
+        // a trace of its own per entry (the runtime this runs in carries no span to continue);
         // each call's own trace reaches this entry through its link
+        root: true,
         links: linksOf(chunk),
         attributes: { "orders.count": chunk.reduce((n, p) => n + p.count, 0), "calls.count": chunk.length }
       })
