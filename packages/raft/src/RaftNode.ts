@@ -564,15 +564,19 @@ export const make = (
         // a wait that completes at once (an effect without async work) continues this loop
         let now: Exit.Exit<unknown, StorageError> | undefined
         let waited = false
-        step.value((exit) => {
-          if (stopped) return
-          if (!waited) {
-            now = exit
-            return
-          }
-          if (Exit.isFailure(exit)) return fail(exit.cause)
-          drive(gen, exit.value)
-        })
+        try {
+          step.value((exit) => {
+            if (stopped) return
+            if (!waited) {
+              now = exit
+              return
+            }
+            if (Exit.isFailure(exit)) return fail(exit.cause)
+            drive(gen, exit.value)
+          })
+        } catch (error) {
+          return fail(Cause.die(error))
+        }
         if (now === undefined) {
           waited = true
           return
