@@ -279,6 +279,11 @@ const make = Effect.gen(function*() {
   }
   /** Takes the calls waiting now (up to MAX_CALLS_PER_ENTRY) as the next batch, in entries of at most MAX_RECORDS_PER_ENTRY records. */
   const takeBatch = () => {
+    // the scope closed while the batch was being gathered: the finalizer answered the calls
+    if (stopped || pending.length === 0) {
+      busy = false
+      return
+    }
     const taken = pending.length <= MAX_CALLS_PER_ENTRY ? pending : pending.slice(0, MAX_CALLS_PER_ENTRY)
     pending = taken === pending ? [] : pending.slice(MAX_CALLS_PER_ENTRY)
     lastCalls = taken.length
