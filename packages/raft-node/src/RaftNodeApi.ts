@@ -138,16 +138,19 @@ export const handlers = Effect.gen(function*() {
     NodeStopped: "node is stopping; retry on another node"
   }
   const isRetryable = (e: { readonly _tag: string }): e is Retryable => e._tag in retryMessages
+  /** What a client is told about a write to retry: UNAVAILABLE, with what to do. */
+  const retryStatus = (e: Retryable) => GrpcStatus.unavailable(retryMessages[e._tag])
   const writeErrors = <A, E extends { readonly _tag: string }>(
     effect: Effect.Effect<A, E>
   ): Effect.Effect<A, GrpcStatus.GrpcStatusError | Exclude<E, Retryable>> =>
     Effect.catchAll(
       effect,
       (e): Effect.Effect<never, GrpcStatus.GrpcStatusError | Exclude<E, Retryable>> =>
-        isRetryable(e)
-          ? Effect.fail(GrpcStatus.unavailable(retryMessages[e._tag]))
-          : Effect.fail(e as Exclude<E, Retryable>)
+        isRetryable(e) ? Effect.fail(retryStatus(e)) : Effect.fail(e as Exclude<E, Retryable>)
     )
+  /** A stream call's failure, answered in its envelope with the status the unary call would end with. */
+  const failureEnvelope = (callId: number, e: GrpcStatus.GrpcStatusError) =>
+    RecordStreamBytes.encodeFailure(callId, { code: e.code, details: e.details, metadata: { ...e.metadata } })
 
   const secretOk = (secret: string, what: string, call: CallContext, nodeId: string) =>
     node.checkSecret(secret) ? Effect.void : Effect.zipRight(
@@ -213,11 +216,7 @@ export const handlers = Effect.gen(function*() {
       Effect.matchEffect({
         onSuccess: (response) =>
           Effect.as(answered(GrpcStatus.Code.OK), RecordStreamBytes.encodeResponse(callId, response)),
-        onFailure: (e) =>
-          Effect.as(
-            answered(e.code),
-            RecordStreamBytes.encodeFailure(callId, { code: e.code, details: e.details, metadata: { ...e.metadata } })
-          )
+        onFailure: (e) => Effect.as(answered(e.code), failureEnvelope(callId, e))
       }),
       // named and annotated like a unary call's server span: one trace per call
       Effect.withSpan(`grpc.server ${call.method}`, {
@@ -252,11 +251,7 @@ export const handlers = Effect.gen(function*() {
       if (Exit.isSuccess(exit)) return answer(Exit.succeed(RecordStreamBytes.encodeResponse(callId, exit.value)))
       const failure = Cause.failureOption(exit.cause)
       if (Option.isSome(failure) && isRetryable(failure.value)) {
-        return answer(Exit.succeed(RecordStreamBytes.encodeFailure(callId, {
-          code: GrpcStatus.Code.UNAVAILABLE,
-          details: retryMessages[failure.value._tag],
-          metadata: {}
-        })))
+        return answer(Exit.succeed(failureEnvelope(callId, retryStatus(failure.value))))
       }
       Runtime.runCallback(runtime)(streamCall(envelope, call), { onExit: answer })
     })

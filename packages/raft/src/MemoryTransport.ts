@@ -19,8 +19,8 @@ export interface MemoryNetwork {
 export const make: Effect.Effect<MemoryNetwork> = Effect.sync(() => {
   // this network's own state, read by every send (plain variables: sends happen in the nodes' turns)
   const receivers = new Map<NodeId, (message: Message) => void>()
-  let blocked = new Set<string>()
-  let isolated = new Set<NodeId>()
+  const blocked = new Set<string>()
+  const isolated = new Set<NodeId>()
   const sendNow = (m: Message) => {
     if (blocked.has(`${m.from}>${m.to}`) || isolated.has(m.from) || isolated.has(m.to)) return
     receivers.get(m.to)?.(m)
@@ -44,8 +44,8 @@ export const make: Effect.Effect<MemoryNetwork> = Effect.sync(() => {
     cut: (from, to) => Effect.sync(() => void blocked.add(`${from}>${to}`)),
     isolate: (id) => Effect.sync(() => void isolated.add(id)),
     heal: Effect.sync(() => {
-      blocked = new Set()
-      isolated = new Set()
+      blocked.clear()
+      isolated.clear()
     })
   }
 })

@@ -617,11 +617,7 @@ export const make = (
     }
 
     yield* Effect.addFinalizer(() => Effect.sync(stop))
-    yield* transport.receive(id, (message) => {
-      if (stopped) return
-      mailbox.push({ _tag: "Input", input: { _tag: "Receive", message } })
-      schedule()
-    })
+    yield* transport.receive(id, (message) => push({ _tag: "Input", input: { _tag: "Receive", message } }))
     yield* Effect.forkScoped(
       Effect.forever(
         Effect.zipRight(

@@ -150,9 +150,10 @@ const multiplex = (
     if (status === undefined) call.end()
     else if (status !== "cancelled") call.emit("error", status)
   }
-  /** One call answered: its response written, or the stream ended with its failure. */
+  /** One call answered (counted by its code): its response written, or the stream ended with its failure. */
   const answered = (exit: Exit.Exit<unknown, GrpcStatus.GrpcStatusError>) => {
     inFlight--
+    handled(method, GrpcStatus.codeName(codeOf(exit))).unsafeUpdate(1, [])
     if (finished) return
     if (Exit.isFailure(exit)) {
       if (isDefect(exit.cause)) {
@@ -166,13 +167,12 @@ const multiplex = (
     } else if (call.isPaused() && inFlight < handler.maxInFlight) call.resume()
   }
   const now = handler.now
-  /** The fast path's answer: counted like a fiber's exit, at most once. */
+  /** The fast path's answer: taken at most once, like a fiber's exit. */
   const answerNow = () => {
     let done = false
     return (exit: Exit.Exit<unknown, GrpcStatus.GrpcStatusError>) => {
       if (done) return
       done = true
-      handled(method, GrpcStatus.codeName(codeOf(exit))).unsafeUpdate(1, [])
       answered(exit)
     }
   }
@@ -180,11 +180,7 @@ const multiplex = (
     inFlight++
     if (inFlight >= handler.maxInFlight) call.pause()
     if (now !== undefined && now(message as never, context, answerNow())) return
-    const fiber = runtime.run(
-      handler.handle(message as never, context).pipe(
-        Effect.onExit((exit) => Metric.update(handled(method, GrpcStatus.codeName(codeOf(exit))), 1))
-      )
-    )
+    const fiber = runtime.run(handler.handle(message as never, context))
     running.add(fiber)
     fiber.addObserver((exit) => {
       running.delete(fiber)
