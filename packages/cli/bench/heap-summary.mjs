@@ -2,6 +2,7 @@
 // The bytes a process allocated (heap-profile.mjs) by allocating function, most first.
 import { readFileSync } from "node:fs"
 import { SourceMap } from "node:module"
+import { frameName } from "./profileFrames.mjs"
 
 const args = process.argv.slice(2)
 const at = args.indexOf("--map")
@@ -9,15 +10,8 @@ const map = at < 0 ? undefined : new SourceMap(JSON.parse(readFileSync(args[at +
 const profile = JSON.parse(readFileSync(args[0], "utf8"))
 const bySite = new Map()
 let total = 0
-const where = (cf) => {
-  if (map !== undefined && cf.url.endsWith(".mjs")) {
-    const e = map.findEntry(cf.lineNumber, cf.columnNumber)
-    if (e?.originalSource) return `${cf.functionName || "(anonymous)"} ${e.originalSource.replace(/.*node_modules\//, "")}:${e.originalLine + 1}`
-  }
-  return `${cf.functionName || "(anonymous)"} ${cf.url.replace(/.*node_modules\//, "")}:${cf.lineNumber + 1}`
-}
 const walk = (node, stack) => {
-  const site = where(node.callFrame)
+  const site = frameName(node.callFrame, map)
   const self = node.selfSize
   if (self > 0) {
     total += self

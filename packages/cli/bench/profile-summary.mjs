@@ -9,6 +9,7 @@
 // mapped onto the profile's clock with the `.clock` file cpu-profile.mjs writes beside it.
 import { readFileSync } from "node:fs"
 import { SourceMap } from "node:module"
+import { frameName, sourceOf } from "./profileFrames.mjs"
 
 const args = process.argv.slice(2)
 const option = (name) => {
@@ -37,13 +38,6 @@ if (windowFile !== undefined) {
   to = toMonotonic(Math.max(...rows.map(([sentAt, latency]) => sentAt + latency)))
 }
 
-const source = (frame) => {
-  if (sourceMap !== undefined && frame.url.endsWith(".mjs")) {
-    const entry = sourceMap.findEntry(frame.lineNumber, frame.columnNumber)
-    if (entry?.originalSource !== undefined) return { file: entry.originalSource, line: entry.originalLine + 1 }
-  }
-  return { file: frame.url, line: frame.lineNumber + 1 }
-}
 const kindOf = (file) => {
   if (file === "") return "native"
   if (file.startsWith("node:")) return "node internals"
@@ -64,13 +58,7 @@ const describe = (id) => {
   if (d === undefined) {
     const frame = nodes.get(id).callFrame
     if (frame.functionName.startsWith("(")) d = { kind: frame.functionName, name: frame.functionName }
-    else {
-      const { file, line } = source(frame)
-      d = {
-        kind: kindOf(file),
-        name: `${frame.functionName || "(anonymous)"} ${file.replace(/.*node_modules\//, "")}:${line}`
-      }
-    }
+    else d = { kind: kindOf(sourceOf(frame, sourceMap).file), name: frameName(frame, sourceMap) }
     described.set(id, d)
   }
   return d
