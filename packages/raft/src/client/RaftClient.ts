@@ -385,39 +385,37 @@ export const make = (options: RaftClientOptions): Effect.Effect<RaftClient, neve
      * A RecordOrders call, first tried without the retry loop (ADR 0095): when the leader is
      * known and its stream is open, the request is written at once and the answer resumes the
      * caller, one `Effect.async` in all. Anything else, and any failure, goes through the retry
-     * loop (`runSteps`), which counts the failed attempt and its time.
+     * loop (`runSteps`), which counts the failed attempt and its time. The call's span is
+     * made with `useSpan`: the request carries it as its traceparent, and only the retry loop,
+     * which makes gRPC calls with spans of their own, runs with it as the parent span.
      */
     const recordCall = (op: string, request: Uint8Array): Effect.Effect<Uint8Array, RaftClientError> => {
       const attempt = (c: Client, timeoutMs: number, address: string) =>
         unaryOnly.has(address)
           ? c.recordOrders(request, { deadline: timeoutMs })
           : streamed(c, address, request, timeoutMs)
-      return Effect.flatMap(
-        Traceparent.current,
-        (traceparent) =>
+      return Effect.useSpan(
+        `raft.client ${op}`,
+        { captureStackTrace: false },
+        (span) =>
           Effect.async<Uint8Array, RaftClientError>((resume) => {
+            const retryingIn = (first?: FirstAttempt) => Effect.withParentSpan(retrying(op, attempt, first), span)
             const address = target
             const session = address === undefined ? undefined : sessions.get(address)
             if (address === undefined || session === undefined || unaryOnly.has(address)) {
-              return resume(retrying(op, attempt))
+              return resume(retryingIn())
             }
             const started = performance.now()
             const timeoutMs = Math.min(Duration.toMillis(attemptTimeout), Duration.toMillis(deadline))
-            const cancel = sendOnStream(
-              session,
-              request,
-              Option.getOrElse(traceparent, () => ""),
-              timeoutMs,
-              (exit) => {
-                if (Exit.isSuccess(exit)) return resume(Effect.succeed(exit.value))
-                const error = Option.getOrUndefined(Cause.failureOption(exit.cause))
-                if (error === undefined) return resume(exit as Exit.Exit<never>)
-                resume(retrying(op, attempt, { address, error, elapsedMs: performance.now() - started }))
-              }
-            )
+            const cancel = sendOnStream(session, request, Traceparent.format(span), timeoutMs, (exit) => {
+              if (Exit.isSuccess(exit)) return resume(Effect.succeed(exit.value))
+              const error = Option.getOrUndefined(Cause.failureOption(exit.cause))
+              if (error === undefined) return resume(exit as Exit.Exit<never>)
+              resume(retryingIn({ address, error, elapsedMs: performance.now() - started }))
+            })
             return Effect.sync(cancel)
           })
-      ).pipe(Effect.withSpan(`raft.client ${op}`, { captureStackTrace: false }))
+      )
     }
 
     const recordChunk = (records: ReadonlyArray<OrderRecord.OrderRecord>, op = "recordBatch") => {
