@@ -39,19 +39,6 @@ export const validRecordCount = (request: Uint8Array): number | undefined => {
   return Scan.scanCommand(request, scan) ? scan.count : undefined
 }
 
-/** The length of the varint at `pos`, and its value, or undefined when it runs past `end`. */
-const varintAt = (bytes: Uint8Array, pos: number, end: number): { value: number; next: number } | undefined => {
-  let value = 0
-  let scale = 1
-  for (let i = pos; i < end && i < pos + 10; i++) {
-    const byte = bytes[i]!
-    value += (byte & 0x7f) * scale
-    if ((byte & 0x80) === 0) return { value, next: i + 1 }
-    scale *= 128
-  }
-  return undefined
-}
-
 /**
  * Splits a registry result (`OrderRegistry.apply`'s bytes for a command made of several
  * calls' records) into each call's `RecordOrdersResponse` bytes, `counts[i]` outcomes for
@@ -73,11 +60,12 @@ export const splitResult = (
       if (result[pos] !== 0x0a) {
         return Either.left(new CommandRejected({ message: "corrupt result: expected an outcome" }))
       }
-      const length = varintAt(result, pos + 1, result.length)
-      if (length === undefined || length.next + length.value > result.length) {
+      // read in place (no object per outcome: this runs for every record the leader answers)
+      const length = readVarint(result, pos + 1, result.length)
+      if (length < 0 || varintEnd() + length > result.length) {
         return Either.left(new CommandRejected({ message: "corrupt result: truncated outcome" }))
       }
-      pos = length.next + length.value
+      pos = varintEnd() + length
     }
     parts.push(result.subarray(start, pos))
   }

@@ -145,3 +145,25 @@ describe("recordScan", () => {
     expect(Scan.scanCommand(command([0x0a, record.length + 2, ...record, 0x78, 0x01]), scan)).toBe(false) // field 15
   })
 })
+
+describe("copy", () => {
+  it("copies any run (a byte loop for short runs, a view for longer ones) and answers the end", () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 0, maxLength: 600 }),
+        fc.nat({ max: 600 }),
+        fc.nat({ max: 600 }),
+        fc.nat({ max: 50 }),
+        (source, from, length, pos) => {
+          const start = Math.min(from, source.length)
+          const n = Math.min(length, source.length - start)
+          const target = new Uint8Array(pos + n + 3).fill(7)
+          expect(Scan.copy(source, start, n, target, pos)).toBe(pos + n)
+          expect([...target.subarray(pos, pos + n)]).toEqual([...source.subarray(start, start + n)])
+          expect([...target.subarray(0, pos)].every((b) => b === 7)).toBe(true)
+          expect([...target.subarray(pos + n)]).toEqual([7, 7, 7])
+        }
+      )
+    )
+  })
+})

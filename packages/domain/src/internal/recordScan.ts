@@ -170,6 +170,9 @@ const writeString = (
 /**
  * Copies `source[start, start + length)` to `target[pos]`; returns the end. A byte loop
  * costs about 2 ns a byte, `set` a view allocation and a memcpy: short runs take the loop.
+ * The views are garbage a scavenge drops for nothing (it pays for what survives): records
+ * (60-120 bytes) copied by the loop instead halved a node's allocations and made `apply`
+ * 10-40 % slower (measured, docs/benchmarks.md, seventeenth session).
  */
 export const copy = (source: Uint8Array, start: number, length: number, target: Uint8Array, pos: number): number => {
   if (length < 48) {
