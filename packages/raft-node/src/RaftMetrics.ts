@@ -26,8 +26,6 @@ export const leaderChanges = Metrics.counter("raft_leader_changes_total", "Times
 export const becameLeader = Metrics.counter("raft_became_leader_total", "Times this node won leadership")
 export const commitLatency = Metrics.latency("raft_commit_seconds", "Propose-to-applied latency of a write")
 
-export const timeCommit = Metrics.time(commitLatency)
-
 /**
  * Every commit waits for fsyncs (the leader's own and a follower's), so their latency is the
  * first thing to look at when commits are slow; finer buckets than the default at the low

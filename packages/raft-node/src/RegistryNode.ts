@@ -29,11 +29,11 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
+import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
-import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import type * as Tracer from "effect/Tracer"
 import { AddressBook, type MemberAddress } from "./AddressBook.js"
@@ -226,8 +226,8 @@ const make = Effect.gen(function*() {
   // batching callers is what makes many small Apply calls cheap. One entry is proposed at
   // a time (ADR 0061, update: every entry has a fixed cost on all three nodes); the calls
   // that arrive meanwhile wait for the next. The calls wait in a plain array and the batch
-  // is taken by callbacks, with one fiber (and span) per entry, none per call (ADR 0095).
-  const runtime = yield* Effect.runtime<never>()
+  // is taken by callbacks (ADR 0095); an entry is proposed and answered by callbacks too,
+  // with its spans made by the tracer, and no fiber (ADR 0096).
   let pending: Array<Pending> = []
   /** An entry is in flight, or the next one is being gathered. */
   let busy = false
@@ -242,26 +242,57 @@ const make = Effect.gen(function*() {
       for (const p of left) p.done(failed)
     })
   )
+  // Each entry's trace: a `registry.propose` root span linking the calls it carries (each
+  // call's trace reaches its entry through its link) and the `raft.propose` span under it,
+  // made by the tracer directly (as the executor's order spans are): the proposal runs on
+  // plain calls (`RaftNode.proposeNow`), without a fiber of its own (ADR 0096).
+  const tracer = yield* Effect.tracer
+  const clock = yield* Effect.clock
+  const tracing = yield* FiberRef.get(FiberRef.currentTracerEnabled)
+  const timing = yield* FiberRef.get(FiberRef.currentTracerTimingEnabled)
+  const spanTime = () => timing ? clock.unsafeCurrentTimeNanos() : 0n
+  const entrySpans = (chunk: ReadonlyArray<Pending>) => {
+    if (!tracing) return undefined
+    const entry = tracer.span(
+      "registry.propose",
+      Option.none(),
+      Context.empty(),
+      linksOf(chunk),
+      spanTime(),
+      "internal"
+    )
+    entry.attribute("orders.count", chunk.reduce((n, p) => n + p.count, 0))
+    entry.attribute("calls.count", chunk.length)
+    const raft = tracer.span("raft.propose", Option.some(entry), Context.empty(), [], spanTime(), "internal")
+    return { entry, raft }
+  }
   // The calls' requests concatenate into the entry's command (a message of one repeated
   // field is the concatenation of its elements), and the entry's result splits back into
   // the calls' responses: no record or outcome is decoded on the way.
-  const proposeChunk = (chunk: ReadonlyArray<Pending>) =>
-    node.propose(
-      RegistryStateMachine.ordersRequestCommand(
-        Bytes.concat(chunk.map((p) => p.request))
-      )
-    ).pipe(
-      Effect.map((result) => splitOutcomes(result, chunk.map((p) => p.count))),
-      Metrics.timeCommit,
-      Effect.withSpan("registry.propose", {
-        captureStackTrace: false,
-        // a trace of its own per entry (the runtime this runs in carries no span to continue);
-        // each call's own trace reaches this entry through its link
-        root: true,
-        links: linksOf(chunk),
-        attributes: { "orders.count": chunk.reduce((n, p) => n + p.count, 0), "calls.count": chunk.length }
-      })
-    )
+  const proposeChunk = (
+    chunk: ReadonlyArray<Pending>,
+    done: (exit: Exit.Exit<ReadonlyArray<Uint8Array>, WriteError>) => void
+  ) => {
+    const spans = entrySpans(chunk)
+    const started = clock.unsafeCurrentTimeNanos()
+    node.proposeNow(RegistryStateMachine.ordersRequestCommand(Bytes.concat(chunk.map((p) => p.request))), (exit) => {
+      let answer: Exit.Exit<ReadonlyArray<Uint8Array>, WriteError> = exit as Exit.Exit<never, WriteError>
+      if (Exit.isSuccess(exit)) {
+        try {
+          answer = Exit.succeed(splitOutcomes(exit.value, chunk.map((p) => p.count)))
+        } catch (error) {
+          answer = Exit.die(error)
+        }
+      }
+      Metrics.commitLatency.unsafeUpdate(Number(clock.unsafeCurrentTimeNanos() - started) / 1e9, [])
+      if (spans !== undefined) {
+        const ended = spanTime()
+        spans.raft.end(ended, exit)
+        spans.entry.end(ended, answer)
+      }
+      done(answer)
+    })
+  }
   /** Proposes `chunks[i]`, answers its calls, then the next chunk; the batch ends after the last. */
   const proposeFrom = (chunks: ReadonlyArray<ReadonlyArray<Pending>>, i: number): void => {
     if (i === chunks.length) {
@@ -269,12 +300,10 @@ const make = Effect.gen(function*() {
       return gather()
     }
     const chunk = chunks[i]!
-    Runtime.runCallback(runtime)(proposeChunk(chunk), {
-      onExit: (exit) => {
-        if (Exit.isSuccess(exit)) chunk.forEach((p, at) => p.done(Exit.succeed(exit.value[at]!)))
-        else for (const p of chunk) p.done(exit as Exit.Exit<never, WriteError>)
-        proposeFrom(chunks, i + 1)
-      }
+    proposeChunk(chunk, (exit) => {
+      if (Exit.isSuccess(exit)) chunk.forEach((p, at) => p.done(Exit.succeed(exit.value[at]!)))
+      else for (const p of chunk) p.done(exit as Exit.Exit<never, WriteError>)
+      proposeFrom(chunks, i + 1)
     })
   }
   /** Takes the calls waiting now (up to MAX_CALLS_PER_ENTRY) as the next batch, in entries of at most MAX_RECORDS_PER_ENTRY records. */

@@ -29,6 +29,7 @@ import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
@@ -106,6 +107,14 @@ export interface RaftNode {
   readonly id: NodeId
   /** Replicate a command; succeeds with the state machine's answer once committed and applied here. */
   readonly propose: (command: Uint8Array) => Effect.Effect<Uint8Array, ProposeError>
+  /**
+   * `propose` as a plain call, for a proposer on a callback path (the raft-node's group
+   * commit, ADR 0096): `done` gets the answer `propose` would succeed or fail with, once,
+   * never before `proposeNow` returns (always from a microtask of its own, so a callback that
+   * throws cannot break the node's turn). No fiber and no `raft.propose` span: the caller
+   * makes the spans it wants.
+   */
+  readonly proposeNow: (command: Uint8Array, done: (exit: Exit.Exit<Uint8Array, ProposeError>) => void) => void
   /** A linearizable read (ReadIndex): reflects every write acknowledged before it started. */
   readonly read: (query: Uint8Array) => Effect.Effect<Uint8Array, ReadError>
   /** Add a server as a learner, wait until it has caught up, then promote it to voter. */
@@ -118,6 +127,7 @@ export interface RaftNode {
 /** Proposals and membership changes both wait for their entry to be applied. */
 type CommitError = ProposeError | MembershipRejected
 type TransferError = NotLeader | TransferFailed | NodeStopped
+const isMembershipRejected = (e: CommitError): e is MembershipRejected => e._tag === "MembershipRejected"
 /** How a request is answered: the `resume` of the caller's `Effect.async` (called at most once). */
 type Answer<A, E> = (exit: Exit.Exit<A, E>) => void
 type Commit = Answer<Uint8Array, CommitError>
@@ -632,6 +642,21 @@ export const make = (
         push(make(resume))
       })
 
+    const proposeNow = (command: Uint8Array, done: (exit: Exit.Exit<Uint8Array, ProposeError>) => void) =>
+      push({
+        _tag: "Propose",
+        command,
+        done: (exit) =>
+          queueMicrotask(() =>
+            done(
+              // as `propose`: only membership changes are rejected with MembershipRejected
+              Exit.isFailure(exit) && Option.exists(Cause.failureOption(exit.cause), isMembershipRejected)
+                ? Exit.die(Cause.squash(exit.cause))
+                : exit as Exit.Exit<Uint8Array, ProposeError>
+            )
+          )
+      })
+
     const change = (c: MembershipChange) =>
       request<Uint8Array, CommitError>((done) => ({ _tag: "Change", change: c, done }))
 
@@ -678,6 +703,7 @@ export const make = (
           Effect.catchTag("MembershipRejected", Effect.die),
           Effect.withSpan("raft.propose", { captureStackTrace: false })
         ),
+      proposeNow,
       read: (query) =>
         request<Uint8Array, ReadError>((done) => ({ _tag: "Read", query, done })).pipe(
           Effect.withSpan("raft.read", { captureStackTrace: false })
