@@ -95,6 +95,29 @@ describe("RaftNode runtime under TestClock", () => {
       expect(Either.isLeft(refused) && refused.left._tag === "NotLeader" && refused.left.leader).toBe(leaderId)
     }).pipe(Effect.withRandom(Random.make("propose"))))
 
+  it.scoped("proposeNow answers what propose would, never before it returns, and NotLeader on a follower", () =>
+    Effect.gen(function*() {
+      const { nodes } = yield* threeNodes
+      yield* advance(250)
+      const leaderId = (yield* leaders(nodes))[0]!.id
+      const leader = nodes.find((n) => n.id === leaderId)!
+      const follower = nodes.find((n) => n.id !== leaderId)!
+      const answers: Array<Exit.Exit<Uint8Array, RaftNode.ProposeError>> = []
+      leader.proposeNow(write("order-1", "a"), (exit) => answers.push(exit))
+      leader.proposeNow(write("order-1", "b"), (exit) => answers.push(exit))
+      follower.proposeNow(write("order-2", "x"), (exit) => answers.push(exit))
+      // even the follower's refusal comes later: a callback is never run inside proposeNow
+      expect(answers).toHaveLength(0)
+      yield* advance(20)
+      expect(answers).toHaveLength(3)
+      const [refused, ...committed] = answers
+      expect(Exit.isFailure(refused!) && Cause.failureOption(refused.cause)).toMatchObject({
+        value: { _tag: "NotLeader", leader: leaderId }
+      })
+      // in proposal order, first writer wins, as with propose
+      expect(committed.map((exit) => Exit.isSuccess(exit) ? text(exit.value) : "failed")).toEqual(["a", "a"])
+    }).pipe(Effect.withRandom(Random.make("propose"))))
+
   it.scoped("a partitioned leader steps down (CheckQuorum) and the others elect a new one", () =>
     Effect.gen(function*() {
       const { network, nodes } = yield* threeNodes
