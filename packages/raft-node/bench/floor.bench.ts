@@ -2,7 +2,9 @@
 // in fresh processes per run, printed run by run with the median p99.
 // FLOOR_RATE (orders/s, default 40,000: about half of bench:raft's peak), FLOOR_BATCH (orders
 // per call, 100), FLOOR_SECONDS (5), FLOOR_WARMUP_SECONDS (8: the registry full and evicting),
-// FLOOR_RUNS (3); FLOOR_BURN and profiling: see floor.ts.
+// FLOOR_RUNS (3); FLOOR_BURN and profiling: see floor.ts. Its client runs with the V8 flag
+// bench:raft's client runs with (`--no-allocation-site-pretenuring`, ADR 0097), so the two
+// compare like for like.
 import { percentile } from "../../cli/bench/latency.js"
 import { runFloor } from "./floor.js"
 

@@ -13,6 +13,9 @@
 //    and plain callbacks, once the nodes are stopped; BENCH_FLOOR=0 skips it), a reference
 //    taken the same minute for a host whose speed moves the tail.
 // Prints a table; targets are in the issue (20,000 orders/s, p99 <= 20 ms, failover <= 1 s).
+// `pnpm bench:raft` runs this process with `--no-allocation-site-pretenuring`, as every service
+// runs (ADR 0053), the order-executor included, whose calls these are: with V8's default, the
+// client's scavenges keep completed calls alive and pause it for 10-25 ms (ADR 0097).
 // Also prints each process's CPU over the latency phase, how long each one's main thread ran
 // and waited for a CPU in it (/proc/<pid>/schedstat), and each node's log fsyncs in it
 // (count and bucket bounds of p50/p99, from the nodes' raft_storage_fsync_seconds histograms).
