@@ -63,6 +63,13 @@ const threeNodes = Effect.gen(function*() {
 const leaders = (nodes: ReadonlyArray<RaftNode.RaftNode>) =>
   Effect.map(Effect.forEach(nodes, (n) => n.status), (ss) => ss.filter((s) => s.role === "leader"))
 
+/** The leader (the first one a status names) and another node of `nodes`. */
+const leaderAndOther = (nodes: ReadonlyArray<RaftNode.RaftNode>) =>
+  Effect.map(leaders(nodes), (elected) => {
+    const leaderId = elected[0]!.id
+    return { leaderId, leader: nodes.find((n) => n.id === leaderId)!, other: nodes.find((n) => n.id !== leaderId)! }
+  })
+
 describe("RaftNode runtime under TestClock", () => {
   it.scoped("elects a leader within the configured election timeout window [100, 200) ms", () =>
     Effect.gen(function*() {
@@ -80,9 +87,7 @@ describe("RaftNode runtime under TestClock", () => {
     Effect.gen(function*() {
       const { nodes } = yield* threeNodes
       yield* advance(250)
-      const leaderId = (yield* leaders(nodes))[0]!.id
-      const leader = nodes.find((n) => n.id === leaderId)!
-      const follower = nodes.find((n) => n.id !== leaderId)!
+      const { leaderId, leader, other: follower } = yield* leaderAndOther(nodes)
       const first = yield* Effect.fork(leader.propose(write("order-1", "a")))
       const second = yield* Effect.fork(leader.propose(write("order-1", "b")))
       yield* advance(20)
@@ -99,9 +104,7 @@ describe("RaftNode runtime under TestClock", () => {
     Effect.gen(function*() {
       const { nodes } = yield* threeNodes
       yield* advance(250)
-      const leaderId = (yield* leaders(nodes))[0]!.id
-      const leader = nodes.find((n) => n.id === leaderId)!
-      const follower = nodes.find((n) => n.id !== leaderId)!
+      const { leaderId, leader, other: follower } = yield* leaderAndOther(nodes)
       const answers: Array<Exit.Exit<Uint8Array, RaftNode.ProposeError>> = []
       leader.proposeNow(write("order-1", "a"), (exit) => answers.push(exit))
       leader.proposeNow(write("order-1", "b"), (exit) => answers.push(exit))
@@ -138,9 +141,7 @@ describe("RaftNode runtime under TestClock", () => {
     Effect.gen(function*() {
       const { network, nodes } = yield* threeNodes
       yield* advance(250)
-      const leaderId = (yield* leaders(nodes))[0]!.id
-      const leader = nodes.find((n) => n.id === leaderId)!
-      const target = nodes.find((n) => n.id !== leaderId)!
+      const { leader, other: target } = yield* leaderAndOther(nodes)
       const transfer = yield* Effect.fork(leader.transferLeadership(target.id))
       yield* advance(100)
       expect(Exit.isSuccess(yield* transfer.await)).toBe(true)
@@ -576,9 +577,7 @@ describe("durable storage (real files)", () => {
           ).pipe(Scope.extend(scope))
       )
       yield* advance(250)
-      const leaderId = (yield* leaders(nodes))[0]!.id
-      const leader = nodes.find((n) => n.id === leaderId)!
-      const behind = nodes.find((n) => n !== leader)!
+      const { leader, other: behind } = yield* leaderAndOther(nodes)
       yield* network.isolate(behind.id)
       for (let i = 0; i < 12; i++) {
         const f = yield* Effect.fork(leader.propose(write(`k${i}`, `v${i}`)))
