@@ -128,6 +128,14 @@ export interface RaftNode {
 type CommitError = ProposeError | MembershipRejected
 type TransferError = NotLeader | TransferFailed | NodeStopped
 const isMembershipRejected = (e: CommitError): e is MembershipRejected => e._tag === "MembershipRejected"
+/**
+ * A proposal's answer, as `propose` and `proposeNow` give it: only membership changes are
+ * rejected with MembershipRejected, so for a proposal it would be a defect.
+ */
+const proposalExit = (exit: Exit.Exit<Uint8Array, CommitError>): Exit.Exit<Uint8Array, ProposeError> =>
+  Exit.isFailure(exit) && Option.exists(Cause.failureOption(exit.cause), isMembershipRejected)
+    ? Exit.die(Cause.squash(exit.cause))
+    : exit as Exit.Exit<Uint8Array, ProposeError>
 /** How a request is answered: the `resume` of the caller's `Effect.async` (called at most once). */
 type Answer<A, E> = (exit: Exit.Exit<A, E>) => void
 type Commit = Answer<Uint8Array, CommitError>
@@ -646,15 +654,7 @@ export const make = (
       push({
         _tag: "Propose",
         command,
-        done: (exit) =>
-          queueMicrotask(() =>
-            done(
-              // as `propose`: only membership changes are rejected with MembershipRejected
-              Exit.isFailure(exit) && Option.exists(Cause.failureOption(exit.cause), isMembershipRejected)
-                ? Exit.die(Cause.squash(exit.cause))
-                : exit as Exit.Exit<Uint8Array, ProposeError>
-            )
-          )
+        done: (exit) => queueMicrotask(() => done(proposalExit(exit)))
       })
 
     const change = (c: MembershipChange) =>
@@ -698,11 +698,11 @@ export const make = (
     const node: RaftNode = {
       id,
       propose: (command) =>
-        request<Uint8Array, CommitError>((done) => ({ _tag: "Propose", command, done })).pipe(
-          // Only membership changes are rejected with MembershipRejected.
-          Effect.catchTag("MembershipRejected", Effect.die),
-          Effect.withSpan("raft.propose", { captureStackTrace: false })
-        ),
+        request<Uint8Array, ProposeError>((done) => ({
+          _tag: "Propose",
+          command,
+          done: (exit) => done(proposalExit(exit))
+        })).pipe(Effect.withSpan("raft.propose", { captureStackTrace: false })),
       proposeNow,
       read: (query) =>
         request<Uint8Array, ReadError>((done) => ({ _tag: "Read", query, done })).pipe(
