@@ -23,6 +23,7 @@
 import * as grpc from "@grpc/grpc-js"
 import { OrderRecord, RecordStreamBytes, RegistryBytes } from "@trading/domain"
 import * as GrpcClient from "@trading/platform/GrpcClient"
+import * as InFlight from "@trading/platform/InFlight"
 import type { TlsPaths } from "@trading/platform/ServerConfig"
 import * as Traceparent from "@trading/platform/Traceparent"
 import { RaftNodeRawService } from "@trading/proto/RaftNodeRawService"
@@ -125,7 +126,7 @@ const streamMethod = RaftNodeRawService.recordOrdersStream.path
 /** One RecordOrdersStream and the calls waiting for an answer on it, by call id. */
 interface Session {
   readonly call: GrpcClient.DuplexCall<Uint8Array>
-  readonly waiting: Map<number, (answer: Exit.Exit<Uint8Array, GrpcClient.GrpcCallError>) => void>
+  readonly waiting: InFlight.InFlight<number, (answer: Exit.Exit<Uint8Array, GrpcClient.GrpcCallError>) => void>
   closed: boolean
 }
 
@@ -176,8 +177,7 @@ export const make = (options: RaftClientOptions): Effect.Effect<RaftClient, neve
       session.closed = true
       if (sessions.get(address) === session) sessions.delete(address)
       const failed = Exit.fail(error)
-      for (const resume of session.waiting.values()) resume(failed)
-      session.waiting.clear()
+      for (const resume of session.waiting.takeAll()) resume(failed)
       session.call.cancel()
     }
 
@@ -187,10 +187,9 @@ export const make = (options: RaftClientOptions): Effect.Effect<RaftClient, neve
       if (Either.isLeft(answer)) {
         return closeSession(address, session, streamError(grpc.status.INTERNAL, answer.left.message))
       }
-      const resume = session.waiting.get(answer.right.callId)
+      const resume = session.waiting.take(answer.right.callId)
       // an answer nobody waits for: its call timed out or was interrupted
       if (resume === undefined) return
-      session.waiting.delete(answer.right.callId)
       const a = answer.right
       resume(
         a._tag === "Response"
@@ -221,7 +220,7 @@ export const make = (options: RaftClientOptions): Effect.Effect<RaftClient, neve
           (envelope) => deliver(address, opening.session!, envelope),
           { deadline: Duration.infinity }
         ).pipe(Scope.extend(sessionScope))
-        const opened: Session = { call, waiting: new Map(), closed: false }
+        const opened: Session = { call, waiting: InFlight.make(), closed: false }
         opening.session = opened
         sessions.set(address, opened)
         yield* call.done.pipe(
@@ -265,7 +264,7 @@ export const make = (options: RaftClientOptions): Effect.Effect<RaftClient, neve
       // the attempt's deadline on the wall clock, as a unary call's grpc-js deadline is
       // (a timer here rather than Effect.timeout, which races two fibers per call)
       const timer = setTimeout(() => {
-        session.waiting.delete(callId)
+        session.waiting.take(callId)
         answer(Exit.fail(streamError(grpc.status.DEADLINE_EXCEEDED, `no answer within ${timeoutMs} ms`)))
       }, timeoutMs)
       session.waiting.set(callId, (exit) => {
@@ -275,7 +274,7 @@ export const make = (options: RaftClientOptions): Effect.Effect<RaftClient, neve
       session.call.write(RecordStreamBytes.encodeRequest(callId, request, traceparent))
       return () => {
         clearTimeout(timer)
-        session.waiting.delete(callId)
+        session.waiting.take(callId)
       }
     }
 
