@@ -24,6 +24,9 @@
 // beside the processes' pauses.
 // BENCH_PAUSE_LOG=1 also logs every node's (and this process's) GC pauses and event-loop
 // stalls and prints their sums over the measured latency phase (packages/cli/bench/pauses.ts).
+// BENCH_NODE_OUTPUT=<dir>: each node's whole stdout is written to <dir>/<id>.out at the end,
+// for what a node prints besides its JSON logs (e.g. V8's --trace-gc-nvp, set at start by a
+// module given in BENCH_SERVICE_ENV="NODE_OPTIONS=--import=<module>").
 import type { OrderRecord } from "@trading/domain"
 import { envPairs } from "@trading/platform/testing/ServiceProcess"
 import { RaftClient } from "@trading/raft/client/index"
@@ -32,7 +35,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
-import { appendFileSync, mkdtempSync, rmSync } from "node:fs"
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -205,7 +208,12 @@ const openLoop = (client: RaftClient.RaftClient, rate: number, batch: number, se
           const records = Array.from({ length: batch }, order)
           const t0 = performance.now()
           inFlight++
-          runCall(client.recordBatch(records), {
+          // The outcomes are decoded and dropped (only the latency is kept): a completed root
+          // fiber stays reachable from stale tables of the Effect runtime's Set of root fibers
+          // until a full collection (ADR 0098), and would keep its exit value, 100 decoded
+          // outcomes, alive through every scavenge. The order-executor makes these calls
+          // inside its own fiber, where no root fiber is made per call.
+          runCall(Effect.asVoid(client.recordBatch(records)), {
             onExit: (exit) => {
               if (Exit.isSuccess(exit)) {
                 latencies.push(performance.now() - t0)
@@ -411,6 +419,10 @@ Effect.runPromise(Scope.extend(main, scope)).then(
   }
 ).finally(async () => {
   await Promise.all([...nodes.values()].map((n) => stop(n, stopSignal)))
+  const outputDir = process.env.BENCH_NODE_OUTPUT
+  if (outputDir !== undefined) {
+    for (const [id, node] of nodes) writeFileSync(join(outputDir, `${id}.out`), node.output())
+  }
   if (CPU_PROF_DIR !== undefined) console.log(`\nCPU profiles of the nodes (pid.cpuprofile): ${CPU_PROF_DIR}`)
   await Effect.runPromise(Scope.close(scope, Exit.void))
   rmSync(dataRoot, { recursive: true, force: true })
