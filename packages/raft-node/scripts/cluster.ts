@@ -39,10 +39,10 @@ const passThrough = () =>
 
 const children: Array<ChildProcess> = []
 nodes.forEach((node, i) => {
-  // the node flags and malloc setting of `pnpm start:raft-node` (ADR 0053, ADR 0099)
+  // the node flags and malloc setting of `pnpm start:raft-node` (ADR 0053)
   const child = spawn(process.execPath, [
     "--max-semi-space-size=4",
-    "--heap-growing-percent=100",
+    "--heap-growing-percent=30",
     "--single-threaded-gc",
     "--no-allocation-site-pretenuring",
     main

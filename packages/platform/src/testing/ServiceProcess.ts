@@ -26,8 +26,7 @@ export type ServiceName = "market-ingestor" | "stream-processor" | "order-execut
  * no measurable CPU; collection on the main thread only, which on a host shared by more
  * processes than cores cuts GC stalls (ADR 0053, update); no allocation-site pretenuring,
  * which cut the raft-nodes' scavenge time by about 30 % and their full collections by a
- * third (ADR 0053, second update). The raft-node's old generation grows by 100 % between full
- * collections instead of 30 % (`nodeFlagsFor`, ADR 0099).
+ * third (ADR 0053, second update).
  */
 export const nodeFlags: ReadonlyArray<string> = [
   "--max-semi-space-size=4",
@@ -35,18 +34,6 @@ export const nodeFlags: ReadonlyArray<string> = [
   "--single-threaded-gc",
   "--no-allocation-site-pretenuring"
 ]
-
-/**
- * The flags of one service. The raft-node's buffers (received entries, log writes, the
- * registry's segments) are off the JS heap, and V8 counts what such memory grew by since the
- * last full collection against the old generation's limit: with 30 % of a 17 MB heap the
- * leader ran 3-5 full collections a second under load, each marking the whole heap on its
- * main thread; with 100 % about a quarter as many, for 5-10 MB more RSS (ADR 0099).
- */
-export const nodeFlagsFor = (name: ServiceName): ReadonlyArray<string> =>
-  name === "raft-node"
-    ? nodeFlags.map((flag) => flag.startsWith("--heap-growing-percent=") ? "--heap-growing-percent=100" : flag)
-    : nodeFlags
 
 /**
  * The environment every service runs with, here, in the `start` scripts and in the raft
@@ -108,7 +95,7 @@ export const service = (name: ServiceName, args: ReadonlyArray<string> = []): Co
   if (!existsSync(path)) {
     throw new Error(`${path} is missing: run \`pnpm build\` (or \`node infra/bundle.mjs ${name}\`)`)
   }
-  return { name, argv: [...nodeFlagsFor(name), path, ...args], env: nodeEnv }
+  return { name, argv: [...nodeFlags, path, ...args], env: nodeEnv }
 }
 
 /** A TypeScript file (path from the repository root) run under tsx: test fixtures, tools. */
