@@ -29,15 +29,6 @@ describe("InFlight", () => {
     expect(table.takeAll()).toEqual([])
   })
 
-  it("takes the values a predicate picks and keeps the others", () => {
-    const table = InFlight.make<number, { term: number }>()
-    for (let index = 1; index <= 6; index++) table.set(index, { term: index <= 3 ? 1 : 2 })
-    expect(table.takeWhere((index, value) => value.term === 1 && index !== 2)).toEqual([{ term: 1 }, { term: 1 }])
-    expect(table.size).toBe(4)
-    expect(table.take(2)).toEqual({ term: 1 })
-    expect(table.takeAll()).toEqual([{ term: 2 }, { term: 2 }, { term: 2 }])
-  })
-
   it("survives churn past many rehashes with the right values", () => {
     const table = InFlight.make<number, number>()
     // a few in flight at a time, as calls are, through thousands of insertions

@@ -1,6 +1,6 @@
 /**
- * A table of things in flight (calls waiting for their answer, proposals waiting for their
- * commit), each value dropped from the table's memory as it is taken.
+ * A table of things in flight (calls waiting for their answer), each value dropped from the
+ * table's memory as it is taken.
  *
  * Why not a bare `Map`: when deletions pile up, V8 rehashes a `Map` into a new table and
  * leaves the old table as it was, every entry in it and a link to its successor (for
@@ -20,8 +20,6 @@ export interface InFlight<K, V> {
   readonly take: (key: K) => V | undefined
   /** Every value, removed from the table (in insertion order). */
   readonly takeAll: () => Array<V>
-  /** Removes and answers the values whose entries `select` picks, in insertion order. */
-  readonly takeWhere: (select: (key: K, value: V) => boolean) => Array<V>
 }
 
 interface Cell<V> {
@@ -50,16 +48,6 @@ export const make = <K, V>(): InFlight<K, V> => {
       const values = Array.from(cells.values(), empty)
       cells.clear()
       return values
-    },
-    takeWhere: (select) => {
-      const taken: Array<V> = []
-      for (const [key, cell] of cells) {
-        if (select(key, cell.value as V)) {
-          cells.delete(key)
-          taken.push(empty(cell))
-        }
-      }
-      return taken
     }
   }
 }
