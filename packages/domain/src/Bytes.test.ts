@@ -13,3 +13,14 @@ describe("Bytes.concat", () => {
     expect(Bytes.concat([only])).toBe(only)
   })
 })
+
+describe("Bytes.concatFresh", () => {
+  it("copies even a single part, so the result outlives the parts", () => {
+    const only = new Uint8Array([4, 5])
+    const kept = Bytes.concatFresh([only])
+    expect(kept).not.toBe(only)
+    only.fill(0)
+    expect(kept).toEqual(new Uint8Array([4, 5]))
+    expect(Bytes.concatFresh([new Uint8Array([1]), new Uint8Array([2, 3])])).toEqual(new Uint8Array([1, 2, 3]))
+  })
+})

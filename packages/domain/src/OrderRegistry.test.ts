@@ -452,6 +452,10 @@ const op = fc.oneof(
   {
     weight: 1,
     arbitrary: fc.record({ _tag: fc.constant("capture" as const) })
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ _tag: fc.constant("release" as const), pick: fc.nat() })
   }
 )
 
@@ -467,15 +471,18 @@ describe("OrderRegistry against a reference model", () => {
         fc.array(fc.integer({ min: 0, max: 60 }), { minLength: 41, maxLength: 41 }),
         fc.constantFrom(1, 300),
         fc.constantFrom(48, 100, 200, 4096, undefined),
-        fc.array(op, { maxLength: 80 }),
+        fc.array(op, { maxLength: 80, size: "max" }),
         (settings, times, scale, segmentBytes, ops) => {
           const r = retention(settings)
           let state = OrderRegistry.initial(r, { segmentBytes })
           const model = modelOf(r)
-          // captures taken along the way, their parts taken at once and checked at the end
-          const captures: Array<
-            { captured: OrderRegistry.Capture; parts: ReadonlyArray<Uint8Array>; expected: Uint8Array }
-          > = []
+          // captures held, their parts taken at once and checked when released and at the end
+          const captures: Array<{
+            captured: OrderRegistry.Capture
+            from: OrderRegistry.State
+            parts: ReadonlyArray<Uint8Array>
+            expected: Uint8Array
+          }> = []
           let index = 0
           for (const o of ops) {
             switch (o._tag) {
@@ -526,7 +533,15 @@ describe("OrderRegistry against a reference model", () => {
               case "capture": {
                 const captured = OrderRegistry.capture(state)
                 const expected = modelSnapshot(model)
-                captures.push({ captured, parts: OrderRegistry.snapshotParts(captured), expected })
+                captures.push({ captured, from: state, parts: OrderRegistry.snapshotParts(captured), expected })
+                break
+              }
+              case "release": {
+                // a released capture's parts may change from now on (its segments are reused)
+                if (captures.length === 0) break
+                const [{ captured, expected, from, parts }] = captures.splice(o.pick % captures.length, 1)
+                expect(concat(parts)).toEqual(expected)
+                OrderRegistry.release(from, captured)
                 break
               }
             }

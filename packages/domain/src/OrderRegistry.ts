@@ -514,8 +514,9 @@ export const decodeQueryResult = (bytes: Uint8Array): Either.Either<Option.Optio
 /**
  * The registry as of now, for a snapshot taken later: the arena's segment references and
  * positions plus the clock, horizon and retention. O(number of segments) (tens for a few
- * hundred thousand orders). Stays valid and unchanged while the state is applied to:
- * arena bytes once written never change and dropped segments are never reused.
+ * hundred thousand orders). Stays valid and unchanged while the state is applied to, until
+ * `release`: the arena reuses no segment while a capture is held (internal/Arena.ts), so
+ * a capture never released keeps it allocating fresh ones.
  */
 export interface Capture {
   readonly retention: Retention
@@ -538,6 +539,13 @@ export const capture = (state: State): Capture => {
   }
 }
 
+/**
+ * Ends a capture of this state: the parts `snapshotParts` made of it may change from now
+ * on. Releasing twice, or a capture of a state a restore replaced, does nothing.
+ */
+export const release = (state: State, captured: Capture): void =>
+  Arena.release((state as Registry).arena, captured.entries)
+
 // Layout (big-endian):
 //   "OREG" u8 version=1
 //   f64 maxOrders, f64 maxAgeMs, f64 clockUnixMs, f64 horizonUnixMs, u32 count
@@ -550,13 +558,12 @@ const SNAPSHOT_VERSION = 1
 const HEADER = 4 + 1 + 8 * 4 + 4
 
 /**
- * The snapshot as parts whose concatenation is the snapshot's bytes: a header, then the
- * arena's live ranges themselves (views, not copies; ADR 0036). Give it a `Capture` (taken
- * where the state is applied); a `State` is captured at once. The parts never change
- * afterwards, however much is applied to the state: a writer may take its time.
+ * The snapshot of a capture as parts whose concatenation is the snapshot's bytes: a header,
+ * then the arena's live ranges themselves (views, not copies; ADR 0036). The parts do not
+ * change, however much is applied to the state, until the capture is released: a writer
+ * may take its time, and releases the capture when it is done with them.
  */
-export const snapshotParts = (from: State | Capture): Array<Uint8Array> => {
-  const captured = isCapture(from) ? from : capture(from)
+export const snapshotParts = (captured: Capture): Array<Uint8Array> => {
   const header = new Uint8Array(HEADER)
   const view = new DataView(header.buffer)
   header.set(MAGIC, 0)
@@ -569,8 +576,17 @@ export const snapshotParts = (from: State | Capture): Array<Uint8Array> => {
   return [header, ...Arena.ranges(captured.entries)]
 }
 
-/** The whole snapshot in one buffer (see `snapshotParts`). */
-export const snapshot = (from: State | Capture): Uint8Array => Bytes.concat(snapshotParts(from))
+/**
+ * The whole snapshot in one buffer of its own (see `snapshotParts`): of a capture, valid
+ * after its release too; of a state, as of now (captured and released at once).
+ */
+export const snapshot = (from: State | Capture): Uint8Array => {
+  if (isCapture(from)) return Bytes.concatFresh(snapshotParts(from))
+  const captured = capture(from)
+  const bytes = Bytes.concatFresh(snapshotParts(captured))
+  release(from, captured)
+  return bytes
+}
 
 const corrupt = (detail: string) =>
   Either.left(

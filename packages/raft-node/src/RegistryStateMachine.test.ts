@@ -22,7 +22,7 @@ const record = (id: string, status: OrderRecord.OrderRecord["status"] = "ACCEPTE
   recordedAtUnixMs: 1_800_000_000_000
 })
 
-const withBook = <A, E>(effect: Effect.Effect<A, E, AddressBook>) =>
+const withBook = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.provide(effect, AddressBook.layer(mkdtempSync(join(tmpdir(), "rsm-"))))
 
 describe("RegistryStateMachine", () => {
@@ -38,7 +38,7 @@ describe("RegistryStateMachine", () => {
       expect(yield* sm.applied).toBe(6)
     })))
 
-  it.effect("a snapshot (captured, then serialized) carries orders, the member directory and the applied index", () =>
+  it.scoped("a snapshot (captured, then serialized) carries orders, the member directory and the applied index", () =>
     withBook(Effect.gen(function*() {
       const book = yield* AddressBook
       const sm = yield* Sm.make(OrderRegistry.defaultRetention)
@@ -62,7 +62,7 @@ describe("RegistryStateMachine", () => {
       expect(yield* book.get("n2")).toBeUndefined()
     })))
 
-  it.effect("a captured snapshot keeps the orders evicted by entries applied after the capture", () =>
+  it.scoped("a captured snapshot keeps the orders evicted by entries applied after the capture", () =>
     withBook(Effect.gen(function*() {
       const small = Either.getOrThrow(OrderRegistry.makeRetention({ maxOrders: 2 }))
       const sm = yield* Sm.make(small)

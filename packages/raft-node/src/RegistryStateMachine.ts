@@ -11,6 +11,7 @@ import type { StateMachine } from "@trading/raft"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import { AddressBook, type MemberAddress } from "./AddressBook.js"
 
 const ORDERS = 1
@@ -56,12 +57,15 @@ interface Captured {
   readonly applied: number
 }
 
-/** Cheap (O(arena segments)) and consistent however many entries are applied afterwards. */
-const capture = (s: SmState): Captured => ({
-  registry: OrderRegistry.capture(s.registry),
-  directory: s.directory,
-  applied: s.applied
-})
+/**
+ * Cheap (O(arena segments)) and consistent however many entries are applied afterwards,
+ * until the scope closes: the registry then releases the capture and may reuse its memory.
+ */
+const capture = (s: SmState): Effect.Effect<Captured, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => ({ registry: OrderRegistry.capture(s.registry), directory: s.directory, applied: s.applied })),
+    (captured) => Effect.sync(() => OrderRegistry.release(s.registry, captured.registry))
+  )
 
 // Snapshot: "RNSM" u8 version, f64 applied, u32 directory JSON length, directory JSON, registry snapshot.
 const MAGIC = [0x52, 0x4e, 0x53, 0x4d]
@@ -173,12 +177,12 @@ export const make = (retention: OrderRegistry.Retention) =>
       apply,
       applyNow,
       query,
-      // outer: capture where the node applies (the state is linear, it must not be read later);
-      // inner: the capture as parts (views, no copy), wherever and whenever the runtime runs it
-      snapshot: Effect.sync(() => {
-        const captured = capture(state)
-        return Effect.sync(() => serialize(captured))
-      }),
+      // outer: capture where the node applies (the state is linear, it must not be read later),
+      // held in the node's scope; inner: the capture as parts (views, no copy), wherever and
+      // whenever the runtime runs it, valid until the node closes the scope
+      snapshot: Effect.suspend(() => capture(state)).pipe(
+        Effect.map((captured) => Effect.sync(() => serialize(captured)))
+      ),
       restore: (data) =>
         Effect.gen(function*() {
           const restored = restoreOf(data) // a corrupt snapshot is a defect: the node cannot go on

@@ -283,7 +283,8 @@ export const make = (dir: string): Effect.Effect<StorageApi, StorageError, Scope
             saved = { index: snapshot.index, term: snapshot.term, membership: snapshot.membership, data: standIn }
             return standIn
           })
-          if (standIn === null) return Bytes.concat(snapshot.parts) // not this storage's file: the node keeps the data itself
+          // not this storage's file: the node keeps the data itself (a copy: the parts are reused)
+          if (standIn === null) return Bytes.concatFresh(snapshot.parts)
           // the rename is durable before the compaction this enables deletes any log
           yield* Effect.tryPromise({
             try: () => Fsync.directoryOffLoop(dir),

@@ -36,7 +36,8 @@ export const make = (disk: MemoryDisk): StorageApi => {
       done(undefined)
     },
     // in memory, `write` persists a snapshot at no cost, and the node keeps the data itself
-    saveSnapshot: (snapshot) => Effect.sync(() => Bytes.concat(snapshot.parts)),
+    // a copy: the parts are reused once this answers (Storage.saveSnapshot)
+    saveSnapshot: (snapshot) => Effect.sync(() => Bytes.concatFresh(snapshot.parts)),
     snapshotData: (_index, kept) => Effect.succeed(kept)
   }
 }

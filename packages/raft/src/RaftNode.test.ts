@@ -399,6 +399,46 @@ describe("durable storage (real files)", () => {
       }
     }))
 
+  it.scoped("a snapshot's capture is held until storage has written its parts, then released", () =>
+    Effect.gen(function*() {
+      // the state machine may reuse the parts' memory once the capture's scope closes
+      // (the order registry does): the node must not close it before saveSnapshot is done
+      const network = yield* MemoryTransport.make
+      const inner = RegistrySM.make()
+      const events: Array<string> = []
+      const sm: StateMachine = {
+        ...inner,
+        snapshot: Effect.zipLeft(inner.snapshot, Effect.addFinalizer(() => Effect.sync(() => events.push("released"))))
+      }
+      const memory = MemoryStorage.make(MemoryStorage.makeDisk())
+      const storage: typeof memory = {
+        ...memory,
+        saveSnapshot: (snapshot) =>
+          Effect.sync(() => events.push("save started")).pipe(
+            Effect.zipRight(Effect.sleep("20 millis")), // a write across event-loop turns
+            Effect.zipRight(memory.saveSnapshot(snapshot)),
+            Effect.zipLeft(Effect.sync(() => events.push("save done")))
+          )
+      }
+      const scope = yield* Scope.make()
+      const node = yield* RaftNode.make({ id: "solo", bootstrap: ["solo"], snapshotEvery: 4 }, sm).pipe(
+        Effect.provideService(Storage, storage),
+        Effect.provideService(Transport, network.transport),
+        Scope.extend(scope)
+      )
+      yield* advance(250)
+      for (let i = 0; i < 8 && events.length === 0; i++) {
+        const f = yield* Effect.fork(node.propose(write(`k${i}`, "v")))
+        yield* Effect.yieldNow()
+        yield* f.await
+      }
+      yield* advance(10)
+      expect(events).toEqual(["save started"])
+      yield* advance(20)
+      expect(events).toEqual(["save started", "save done", "released"])
+      yield* Scope.close(scope, Exit.void)
+    }))
+
   it.scoped("a torn log tail is detected and truncated on start", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir

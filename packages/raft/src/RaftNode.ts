@@ -32,7 +32,7 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as Runtime from "effect/Runtime"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import { decodeMembership, emptyMembership } from "./core/Membership.js"
 import * as Core from "./core/RaftCore.js"
 import * as Log from "./core/RaftLog.js"
@@ -289,25 +289,32 @@ export const make = (
       reads = reads.filter((r) => r.index > applied)
       for (const r of ready) r.done(Exit.succeed(yield* perform(stateMachine.query(r.query))))
     }
-    /** The snapshot after `at`'s entries, serialized and saved on a fiber of its own, then compacted to. */
+    /**
+     * The snapshot after `at`'s entries, serialized and saved on a fiber of its own, then
+     * compacted to; `held` (the capture's scope) is closed once the parts are written.
+     */
     const takeSnapshot = (
       serialize: Effect.Effect<ReadonlyArray<Uint8Array>>,
+      held: Scope.CloseableScope,
       at: { index: number; term: number; membership: Membership }
     ) =>
       Effect.gen(function*() {
         const parts = yield* serialize
         // what the log keeps: the data, or the storage's stand-in for it (Storage.snapshotData)
         const kept = yield* storage.saveSnapshot({ ...at, parts }).pipe(
-          // the compaction then writes it itself, and fails the node if the disk is gone
+          // the compaction then writes it itself, and fails the node if the disk is gone; a
+          // copy, since the parts may change once the capture is released
           Effect.catchAll((e) =>
             Effect.as(
               Effect.logWarning("saving a snapshot ahead of compaction failed", e),
-              Bytes.concat(parts)
+              Bytes.concatFresh(parts)
             )
           )
         )
         push({ _tag: "Input", input: { _tag: "Compact", index: at.index, data: kept } })
-      }).pipe(Effect.ensuring(Effect.sync(() => snapshotting = false)))
+      }).pipe(
+        Effect.ensuring(Effect.zipRight(Scope.close(held, Exit.void), Effect.sync(() => snapshotting = false)))
+      )
 
     function* applyEntries(entries: ReadonlyArray<Entry>): Turn {
       const now = stateMachine.applyNow
@@ -336,13 +343,14 @@ export const make = (
         // ignores the compaction if a newer snapshot was installed meanwhile. The snapshot is
         // also written to storage from that fiber, so the compaction finds it durable already
         // and the turn never waits for a write of the whole state.
-        const serialize = yield* perform(stateMachine.snapshot)
+        const held = yield* perform(Scope.make())
+        const serialize = yield* perform(Scope.extend(stateMachine.snapshot, held))
         const at = { index: applied, term: appliedTerm, membership: appliedMembership }
         snapshotAt = applied
         bytesSinceSnapshot = 0
         stretched = yield* perform(stretch)
         snapshotting = true
-        yield* perform(Effect.forkIn(takeSnapshot(serialize, at), scope))
+        yield* perform(Effect.forkIn(takeSnapshot(serialize, held, at), scope))
       }
     }
 

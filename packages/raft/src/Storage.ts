@@ -26,7 +26,8 @@ export interface StorageApi {
    * Makes a snapshot the node took itself durable ahead of the compaction that persists it,
    * off the node's critical path: when the core's `PersistSnapshot` for the same snapshot
    * arrives, `write` need not write it again. It never replaces a newer snapshot. Storage
-   * that writes snapshots cheaply may do nothing here.
+   * that writes snapshots cheaply may do nothing here. The parts are valid only until the
+   * answer: they are views the state machine reuses afterwards, so what is kept is a copy.
    */
   readonly saveSnapshot: (snapshot: TakenSnapshot) => Effect.Effect<Uint8Array, StorageError>
   /**
