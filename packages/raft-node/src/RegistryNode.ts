@@ -5,7 +5,7 @@
 // stop (unless RAFT_TRANSFER_ON_STOP=false). The client API (RaftNodeApi) and health
 // (RaftHealth) are built on this service.
 import type { OrderRecord } from "@trading/domain"
-import { Bytes, OrderRegistry, RegistryBytes } from "@trading/domain"
+import { OrderRegistry, RegistryBytes } from "@trading/domain"
 import { GrpcClient, Traceparent } from "@trading/platform"
 import { ServerConfig } from "@trading/platform/ServerConfig"
 import {
@@ -275,7 +275,7 @@ const make = Effect.gen(function*() {
   ) => {
     const spans = entrySpans(chunk)
     const started = clock.unsafeCurrentTimeNanos()
-    node.proposeNow(RegistryStateMachine.ordersRequestCommand(Bytes.concat(chunk.map((p) => p.request))), (exit) => {
+    node.proposeNow(RegistryStateMachine.ordersRequestCommand(chunk.map((p) => p.request)), (exit) => {
       let answer: Exit.Exit<ReadonlyArray<Uint8Array>, WriteError> = exit as Exit.Exit<never, WriteError>
       if (Exit.isSuccess(exit)) {
         try {

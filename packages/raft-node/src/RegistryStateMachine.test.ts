@@ -38,6 +38,13 @@ describe("RegistryStateMachine", () => {
       expect(yield* sm.applied).toBe(6)
     })))
 
+  it("a command from several requests' bytes is the command of all their records", () => {
+    const [a, b, c] = [record("a"), record("b", "REJECTED"), record("c")]
+    const requests = [OrderRegistry.encodeCommand([a]), OrderRegistry.encodeCommand([b, c])]
+    expect(Sm.ordersRequestCommand(requests)).toEqual(Sm.ordersCommand([a, b, c]))
+    expect(Sm.ordersRequestCommand([requests[0]!])).toEqual(Sm.ordersCommand([a]))
+  })
+
   it.scoped("a snapshot (captured, then serialized) carries orders, the member directory and the applied index", () =>
     withBook(Effect.gen(function*() {
       const book = yield* AddressBook

@@ -22,18 +22,29 @@ const READ_ORDER = 1
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
-const tagged = (kind: number, body: Uint8Array): Uint8Array => {
-  const out = new Uint8Array(1 + body.length)
+/** The kind byte, then the parts one after the other: one allocation, however many parts. */
+const tagged = (kind: number, ...parts: ReadonlyArray<Uint8Array>): Uint8Array => {
+  let length = 1
+  for (const part of parts) length += part.length
+  const out = new Uint8Array(length)
   out[0] = kind
-  out.set(body, 1)
+  let at = 1
+  for (const part of parts) {
+    out.set(part, at)
+    at += part.length
+  }
   return out
 }
 
 export const ordersCommand = (records: ReadonlyArray<OrderRecord.OrderRecord>): Uint8Array =>
   tagged(ORDERS, OrderRegistry.encodeCommand(records))
 
-/** The same command from `RecordOrdersRequest` bytes (the records already encoded). */
-export const ordersRequestCommand = (request: Uint8Array): Uint8Array => tagged(ORDERS, request)
+/**
+ * The same command from `RecordOrdersRequest` bytes (the records already encoded), given as
+ * several requests: a message of one repeated field is the concatenation of its elements.
+ * They are copied straight into the command, not joined into a buffer of their own first.
+ */
+export const ordersRequestCommand = (requests: ReadonlyArray<Uint8Array>): Uint8Array => tagged(ORDERS, ...requests)
 
 export const memberUpsertCommand = (member: MemberAddress): Uint8Array =>
   tagged(MEMBER_UPSERT, encoder.encode(JSON.stringify(member)))
