@@ -94,7 +94,8 @@ export const clientCredentials = (tls: Option.Option<TlsPaths>) =>
 interface Peer {
   readonly addr: string
   readonly client: grpc.Client
-  call: grpc.ClientWritableStream<StreamRequest> | undefined
+  /** Written already encoded (see `sendNow`). */
+  call: grpc.ClientWritableStream<Buffer> | undefined
 }
 
 export interface GrpcTransport extends TransportApi {
@@ -224,9 +225,9 @@ export const make = (
 
     const open = (peer: Peer) => {
       const m = RaftTransportServiceService.stream
-      const call = peer.client.makeClientStreamRequest<StreamRequest, unknown>(
+      const call = peer.client.makeClientStreamRequest<Buffer, unknown>(
         m.path,
-        m.requestSerialize,
+        (encoded: Buffer) => encoded,
         m.responseDeserialize,
         metadata,
         {},
@@ -249,7 +250,9 @@ export const make = (
       const peer = peerFor(message.to, address.raftAddr)
       const call = peer.call ?? open(peer)
       if (call.writableLength > maxBuffered) return // slow peer: drop, Raft resends
-      call.write({ message: Wire.toProto(message) })
+      // Encoded here, not when grpc-js gets to it: a message it buffers would keep views of
+      // the log's entry bytes, which the node reuses after a compaction (Transport, ADR 0100).
+      call.write(RaftTransportServiceService.stream.requestSerialize({ message: Wire.toProto(message) }))
     }
 
     const transport: GrpcTransport = {

@@ -18,9 +18,13 @@ export const makeDisk = (): MemoryDisk => ({ store: Store.makeMemoryLogStore() }
 /** Lose unsynced writes, as a power cut would. */
 export const crash = (disk: MemoryDisk): Effect.Effect<void> => Effect.sync(() => Store.crash(disk.store))
 
+/** The output with copies of its entry bytes, which the node reuses after a compaction (StorageApi). */
+const ownCopy = (o: Store.PersistOutput): Store.PersistOutput =>
+  o._tag !== "PersistEntries" ? o : { ...o, entries: o.entries.map((e) => ({ ...e, data: e.data.slice() })) }
+
 export const make = (disk: MemoryDisk): StorageApi => {
   const writeNow = (outputs: ReadonlyArray<Store.PersistOutput>) => {
-    for (const o of outputs) Store.write(disk.store, o)
+    for (const o of outputs) Store.write(disk.store, ownCopy(o))
     return undefined
   }
   return {

@@ -16,6 +16,16 @@ export interface MemoryNetwork {
   readonly heal: Effect.Effect<void>
 }
 
+/**
+ * The message with copies of its entry bytes: the receiver takes it in a later turn, and the
+ * sender's log may have reused those bytes by then (Transport.send).
+ */
+const ownCopy = (m: Message): Message =>
+  m.body._tag !== "AppendRequest" || m.body.entries.length === 0 ? m : {
+    ...m,
+    body: { ...m.body, entries: m.body.entries.map((e) => ({ ...e, data: e.data.slice() })) }
+  }
+
 export const make: Effect.Effect<MemoryNetwork> = Effect.sync(() => {
   // this network's own state, read by every send (plain variables: sends happen in the nodes' turns)
   const receivers = new Map<NodeId, (message: Message) => void>()
@@ -23,7 +33,7 @@ export const make: Effect.Effect<MemoryNetwork> = Effect.sync(() => {
   const isolated = new Set<NodeId>()
   const sendNow = (m: Message) => {
     if (blocked.has(`${m.from}>${m.to}`) || isolated.has(m.from) || isolated.has(m.to)) return
-    receivers.get(m.to)?.(m)
+    receivers.get(m.to)?.(ownCopy(m))
   }
   const transport: TransportApi = {
     send: (m) => Effect.sync(() => sendNow(m)),

@@ -60,6 +60,25 @@ const threeNodes = Effect.gen(function*() {
   return { network, nodes }
 })
 
+/** Three nodes with `config` and their state machines, on one network; `wrap` adapts each one's storage. */
+const threeNodesWith = (
+  config: Omit<RaftNode.RaftNodeConfig, "id" | "bootstrap">,
+  wrap: (storage: StorageApi) => StorageApi = (storage) => storage
+) =>
+  Effect.gen(function*() {
+    const network = yield* MemoryTransport.make
+    const ids: ReadonlyArray<NodeId> = ["n1", "n2", "n3"]
+    const scope = yield* Effect.scope
+    const sms = ids.map(() => RegistrySM.make())
+    const nodes = yield* Effect.forEach(ids, (id, i) =>
+      RaftNode.make({ ...config, id, bootstrap: ids }, sms[i]!).pipe(
+        Effect.provideService(Storage, wrap(MemoryStorage.make(MemoryStorage.makeDisk()))),
+        Effect.provideService(Transport, network.transport),
+        Scope.extend(scope)
+      ))
+    return { network, nodes, sms }
+  })
+
 const leaders = (nodes: ReadonlyArray<RaftNode.RaftNode>) =>
   Effect.map(Effect.forEach(nodes, (n) => n.status), (ss) => ss.filter((s) => s.role === "leader"))
 
@@ -156,16 +175,7 @@ describe("RaftNode runtime under TestClock", () => {
 
   it.scoped("acknowledged writes survive repeated leader isolation and reach every node", () =>
     Effect.gen(function*() {
-      const network = yield* MemoryTransport.make
-      const ids: ReadonlyArray<NodeId> = ["n1", "n2", "n3"]
-      const scope = yield* Effect.scope
-      const sms = ids.map(() => RegistrySM.make())
-      const nodes = yield* Effect.forEach(ids, (id, i) =>
-        RaftNode.make({ id, bootstrap: ids, snapshotEvery: 5 }, sms[i]!).pipe(
-          Effect.provideService(Storage, MemoryStorage.make(MemoryStorage.makeDisk())),
-          Effect.provideService(Transport, network.transport),
-          Scope.extend(scope)
-        ))
+      const { network, nodes, sms } = yield* threeNodesWith({ snapshotEvery: 5 })
       const acknowledged = new Map<string, string>()
       for (let round = 0; round < 4; round++) {
         yield* advance(250)
@@ -173,9 +183,7 @@ describe("RaftNode runtime under TestClock", () => {
         if (current.length === 0) {
           continue
         }
-        const leader = nodes.find((n) =>
-          n.id === current[0]!.id
-        )!
+        const leader = nodes.find((n) => n.id === current[0]!.id)!
         const writes = yield* Effect.forEach(
           [0, 1, 2, 3],
           (i) => Effect.fork(Effect.either(leader.propose(write(`r${round}-${i}`, `${leader.id}`)))),
@@ -197,6 +205,46 @@ describe("RaftNode runtime under TestClock", () => {
         for (const [k, v] of acknowledged) expect(sm.values.get(k)).toBe(v)
       }
     }).pipe(Effect.withRandom(Random.make("isolation-rounds"))))
+
+  it.scoped("entry bytes reused after compactions never change what any node applies", () =>
+    Effect.gen(function*() {
+      // Segments of 64 bytes (three commands each), a snapshot every 12 entries, saved in
+      // 40 ms: the log holds several segments of entries past the snapshot when a compaction
+      // frees the ones before it, and later entries reuse those. A follower cut off for 12
+      // writes at a time is then sent its missing entries from the leader's log.
+      const slowSaves = (storage: StorageApi): StorageApi => ({
+        ...storage,
+        saveSnapshot: (snapshot) => Effect.zipRight(Effect.sleep("40 millis"), storage.saveSnapshot(snapshot))
+      })
+      const { network, nodes, sms } = yield* threeNodesWith({ snapshotEvery: 12, logSegmentBytes: 64 }, slowSaves)
+      yield* advance(250)
+      const { leader, other } = yield* leaderAndOther(nodes)
+      const acknowledged = new Map<string, string>()
+      const writes = (round: number, n: number) =>
+        Effect.forEach(
+          Array.from({ length: n }, (_, i) => `k${round}-${i}`),
+          (k) =>
+            Effect.gen(function*() {
+              const f = yield* Effect.fork(leader.propose(write(k, `${k}-${"x".repeat(k.length % 5)}`)))
+              yield* advance(5)
+              const answer = yield* f.await.pipe(Effect.flatten)
+              acknowledged.set(k, text(answer))
+            })
+        )
+      for (let round = 0; round < 8; round++) {
+        yield* network.cut(leader.id, other.id)
+        yield* writes(round, 12)
+        yield* network.heal
+        yield* writes(100 + round, 2)
+      }
+      yield* advance(500)
+      for (const [k, v] of acknowledged) {
+        expect(v).toBe(`${k}-${"x".repeat(k.length % 5)}`)
+      }
+      for (const sm of sms) {
+        expect(new Map(sm.values)).toEqual(acknowledged)
+      }
+    }).pipe(Effect.withRandom(Random.make("log-bytes-reuse"))))
 
   it.scoped("closing the scope stops the node and fails requests still waiting", () =>
     Effect.gen(function*() {

@@ -58,6 +58,7 @@ import {
   StorageError,
   TransferFailed
 } from "./Errors.js"
+import * as LogBytes from "./internal/LogBytes.js"
 import { isPersist, type PersistOutput } from "./internal/MemoryLogStore.js"
 import type { StateMachine } from "./StateMachine.js"
 import { Storage } from "./Storage.js"
@@ -87,6 +88,11 @@ export interface RaftNodeConfig {
   readonly snapshotSpread?: number | undefined
   /** Most requests taken from the mailbox per turn; consecutive proposals in it form one batch. */
   readonly maxBatch?: number | undefined
+  /**
+   * Size of the segments the log's entry bytes are copied into and reused from after a
+   * compaction (default 1 MiB; internal/LogBytes.ts, ADR 0100). Tests make it tiny.
+   */
+  readonly logSegmentBytes?: number | undefined
 }
 
 export interface Status {
@@ -238,6 +244,11 @@ export const make = (
     }
     if (persisted.snapshot !== null) yield* stateMachine.restore(persisted.snapshot.data)
     let state = Core.init(id, options, persisted, yield* jitter)
+    /**
+     * The log's entry bytes (internal/LogBytes.ts): copied in as entries reach the core, their
+     * segments reused after a compaction. Spares up to what the log holds between two snapshots.
+     */
+    const logBytes = LogBytes.make({ spareBytes: snapshotBytes, segmentBytes: config.logSegmentBytes })
     /** What `status` answers: the state as of the end of the last turn (its writes durable). */
     let published = statusOf(state)
 
@@ -468,9 +479,35 @@ export const make = (
     let unsynced = false
     let held: Array<Output> = []
 
+    /** The input with its entry bytes copied into the log's segments: a proposal's commands, an append's entries. */
+    const owned = (input: Input): Input => {
+      if (input._tag === "Propose") {
+        return { ...input, commands: input.commands.map((c) => LogBytes.copy(logBytes, c)) }
+      }
+      if (input._tag !== "Receive" || input.message.body._tag !== "AppendRequest") return input
+      const body = input.message.body
+      if (body.entries.length === 0) return input
+      const entries = body.entries.map((e) => ({ ...e, data: LogBytes.copy(logBytes, e.data) }))
+      return { ...input, message: { ...input.message, body: { ...body, entries } } }
+    }
+
+    /**
+     * After a turn that moved the log's snapshot (a compaction or an installed snapshot): the
+     * segments no entry lies in any more become spares. Entries still to be acted on (outputs
+     * held for the next sync) count as in the log.
+     */
+    const releaseLogBytes = () => {
+      const pending: Array<ReadonlyArray<Entry>> = []
+      for (const o of held) {
+        if (o._tag === "Apply") pending.push(o.entries)
+        else if (o._tag === "Send" && o.message.body._tag === "AppendRequest") pending.push(o.message.body.entries)
+      }
+      LogBytes.release(logBytes, state.log.entries, ...pending)
+    }
+
     const writeNow = storage.writeNow
     function* runStep(input: Input): Turn {
-      const result = Core.step(state, input)
+      const result = Core.step(state, owned(input))
       state = result.state
       let persists: Array<PersistOutput> | undefined
       let now: Array<Output> | undefined
@@ -533,6 +570,7 @@ export const make = (
 
     /** One turn: up to `maxBatch` requests from the mailbox, consecutive proposals as one batch. */
     function* turn(): Turn {
+      const snapshotBefore = state.log.snapshot
       const batch = mailbox.length <= maxBatch ? mailbox : mailbox.slice(0, maxBatch)
       mailbox = batch === mailbox ? [] : mailbox.slice(maxBatch)
       let proposals: Array<Extract<Request, { _tag: "Propose" }>> = []
@@ -549,6 +587,7 @@ export const make = (
       }
       if (proposals.length > 0) yield* proposeBatch(proposals)
       yield* commitTurn()
+      if (state.log.snapshot !== snapshotBefore) releaseLogBytes()
     }
 
     // --- driving the turns -------------------------------------------------------------------

@@ -5,6 +5,8 @@ import type * as Scope from "effect/Scope"
  * The replicated state machine, a parameter of the node. `apply` sees committed commands in
  * log order exactly once per incarnation (after a restart the node rebuilds it from the last
  * snapshot and the log), so it must be deterministic. `query` serves linearizable reads.
+ * A command's bytes are the log's, reused after a compaction (ADR 0100): `apply` copies
+ * what it keeps of them, and answers a result of its own, not a view of the command.
  *
  * `snapshot` is in two parts so a large state never stalls the node: the outer effect
  * captures the state as of the last `apply` (cheap: an immutable value or a copy), the inner

@@ -17,6 +17,8 @@ export interface TakenSnapshot extends Omit<Snapshot, "data"> {
  * Durable Raft state of one node: hard state, log and snapshot. `write` may leave data in
  * volatile buffers; only `sync` makes everything written so far durable. The runtime calls
  * `sync` before acting on any output that follows a persist (the persistence contract).
+ * Entry bytes given to `write` are the log's and are reused after a compaction (ADR 0100):
+ * a storage copies what it keeps of them before `write` completes.
  */
 export interface StorageApi {
   readonly load: Effect.Effect<Persisted, StorageError>

@@ -12,7 +12,9 @@ import type { Message, NodeId } from "./core/Types.js"
 export interface TransportApi {
   /**
    * Hands `message` to the network and returns: it never waits for the peer, a slow or
-   * unreachable peer loses messages instead (the node calls it from its turn).
+   * unreachable peer loses messages instead (the node calls it from its turn). The message's
+   * entry bytes are the log's and are reused after a compaction (ADR 0100): a transport
+   * encodes or copies them before it returns, never keeps them.
    */
   readonly send: (message: Message) => Effect.Effect<void>
   /** Optional: `send` without an effect, which the node calls from its turn when present (ADR 0095). */
