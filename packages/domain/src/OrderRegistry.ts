@@ -26,8 +26,9 @@
 // nothing for the GC to trace, where a persistent hash map of objects took ~500 bytes of
 // small objects. `apply` validates and copies record bytes without decoding them
 // (internal/recordScan.ts). A snapshot starts from `capture(state)`: segment references
-// and positions, O(segments); written bytes never change, so it stays consistent while
-// applying goes on (ADR 0036).
+// and positions, O(segments); written bytes never change while a capture is held (the arena
+// reuses dropped segments only when none is, ADR 0100), so it stays consistent while
+// applying goes on (ADR 0036) until `release`.
 import {
   OrderRecord as ProtoOrderRecord,
   ReadRequest,
