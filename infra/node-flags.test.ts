@@ -3,7 +3,7 @@
 // the services (so the tests and the benchmarks run what users run).
 import { readFileSync } from "node:fs"
 import { describe, expect, it } from "vitest"
-import { nodeEnv, nodeFlags } from "../packages/platform/src/testing/ServiceProcess.js"
+import { nodeEnv, nodeFlagsFor, type ServiceName } from "../packages/platform/src/testing/ServiceProcess.js"
 
 const read = (path: string) => readFileSync(new URL(`../${path}`, import.meta.url), "utf8")
 const scripts = (JSON.parse(read("package.json")) as { scripts: Record<string, string> }).scripts
@@ -23,9 +23,9 @@ describe("service node flags", () => {
     )
     const env = Object.entries(nodeEnv).map(([key, value]) => `${key}=${value}`)
     for (const [name, command] of runs) {
-      const run = /exec env ((?:\S+=\S+ )*)node ((?:--\S+ )*)packages\/[a-z-]+\/dist\/main\.mjs/.exec(command)
+      const run = /exec env ((?:\S+=\S+ )*)node ((?:--\S+ )*)packages\/([a-z-]+)\/dist\/main\.mjs/.exec(command)
       expect(run?.[1]?.trim().split(" "), name).toEqual(env)
-      expect(run?.[2]?.trim().split(" "), name).toEqual([...nodeFlags])
+      expect(run?.[2]?.trim().split(" "), name).toEqual([...nodeFlagsFor(run?.[3] as ServiceName)])
     }
   })
 
@@ -33,7 +33,7 @@ describe("service node flags", () => {
     const launcher = read("packages/raft-node/scripts/cluster.ts")
     const flags = /spawn\(process\.execPath, \[\s*((?:"--[^"]+",\s*)*)main\s*\]/.exec(launcher)?.[1]
     expect(flags?.split(",").map((f) => f.trim()).filter((f) => f !== "").map((f) => JSON.parse(f) as string))
-      .toEqual([...nodeFlags])
+      .toEqual([...nodeFlagsFor("raft-node")])
     for (const [key, value] of Object.entries(nodeEnv)) expect(launcher).toContain(`${key}: ${JSON.stringify(value)}`)
   })
 })

@@ -41,7 +41,7 @@ import type { OrderRecord } from "@trading/domain"
 import * as Bytes from "@trading/domain/Bytes"
 import * as OrderRegistry from "@trading/domain/OrderRegistry"
 import * as RegistryBytes from "@trading/domain/RegistryBytes"
-import { freePort, nodeEnv, nodeFlags } from "@trading/platform/testing/ServiceProcess"
+import { freePort, nodeEnv, nodeFlagsFor } from "@trading/platform/testing/ServiceProcess"
 import type { Entry } from "@trading/raft"
 import * as SegmentedLog from "@trading/raft/internal/SegmentedLog"
 import { type ChildProcess, spawn } from "node:child_process"
@@ -367,7 +367,7 @@ const self = fileURLToPath(import.meta.url)
 
 const launch = (args: ReadonlyArray<string>) =>
   new Promise<ChildProcess>((resolve, reject) => {
-    const child = spawn(process.execPath, [...nodeFlags, "--import", "tsx", self, ...args], {
+    const child = spawn(process.execPath, [...nodeFlagsFor("raft-node"), "--import", "tsx", self, ...args], {
       env: { ...process.env, ...nodeEnv },
       stdio: ["ignore", "pipe", "inherit"]
     })

@@ -39,9 +39,9 @@ const passThrough = () =>
 
 const children: Array<ChildProcess> = []
 nodes.forEach((node, i) => {
-  // the node flags and malloc setting of `pnpm start:raft-node` (ADR 0053)
+  // the node flags and malloc setting of `pnpm start:raft-node` (ADR 0053, ADR 0101)
   const child = spawn(process.execPath, [
-    "--max-semi-space-size=4",
+    "--max-semi-space-size=1",
     "--heap-growing-percent=30",
     "--single-threaded-gc",
     "--no-allocation-site-pretenuring",
