@@ -5,7 +5,7 @@
 // Log commands start with a kind byte: ORDERS + a RecordOrdersRequest (the domain's
 // command), MEMBER_UPSERT + a JSON MemberAddress, MEMBER_REMOVE + a node id. Queries start
 // with READ_ORDER + an order id and answer `trading.v1.ReadResponse` bytes.
-import { OrderRecord, OrderRegistry } from "@trading/domain"
+import { Bytes, OrderRecord, OrderRegistry } from "@trading/domain"
 import { ReadResponse } from "@trading/proto/gen/trading/v1/raft_node"
 import type { StateMachine } from "@trading/raft"
 import * as Effect from "effect/Effect"
@@ -22,19 +22,9 @@ const READ_ORDER = 1
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
-/** The kind byte, then the parts one after the other: one allocation, however many parts. */
-const tagged = (kind: number, ...parts: ReadonlyArray<Uint8Array>): Uint8Array => {
-  let length = 1
-  for (const part of parts) length += part.length
-  const out = new Uint8Array(length)
-  out[0] = kind
-  let at = 1
-  for (const part of parts) {
-    out.set(part, at)
-    at += part.length
-  }
-  return out
-}
+/** The kind byte, then the parts one after the other, in one new array. */
+const tagged = (kind: number, ...parts: ReadonlyArray<Uint8Array>): Uint8Array =>
+  Bytes.concatFresh([Uint8Array.of(kind), ...parts])
 
 export const ordersCommand = (records: ReadonlyArray<OrderRecord.OrderRecord>): Uint8Array =>
   tagged(ORDERS, OrderRegistry.encodeCommand(records))

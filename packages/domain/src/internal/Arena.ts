@@ -16,10 +16,10 @@
 //
 // Dropped full-size segments are kept as spares and reused for new segments (ADR 0100), but
 // only while no capture is held: a segment dropped under a held capture waits until every
-// capture is released. Why reuse: V8 starts a full collection when the memory outside its
-// heap has grown by about its old generation's headroom since the last one (12 MB for the
-// raft-node), and a fresh 1 MiB segment every few dozen milliseconds at 70,000 orders/s made
-// a third of the leader's full collections.
+// capture is released. Why reuse: V8 starts a full collection once the old generation's
+// room, less what the process's ArrayBuffers grew by since the last one, falls to the young
+// generation's size (ADR 0101), and a fresh 1 MiB segment every few dozen milliseconds at
+// 70,000 orders/s made a third of the raft-node leader's full collections.
 //
 // A location is `serial * SEGMENT_LIMIT + offset`: the segment's serial number (never
 // reused) and the entry's offset in it. It is exact in a float64 for 2^33 segments.

@@ -1,7 +1,7 @@
 // The bytes of the log's entries, in segments that are reused once no entry lies in them.
 //
-// Why: V8 starts a full collection when the memory outside its heap (ArrayBuffers) has grown
-// by about the old generation's headroom since the last one, about 12 MB for a raft-node.
+// Why: V8 starts a full collection once the old generation's room, less what the process's
+// ArrayBuffers grew by since the last one, falls to the young generation's size (ADR 0101).
 // Each entry's bytes used to be an ArrayBuffer of their own, kept until the log is compacted
 // past the entry: on a loaded node that growth started most of the full collections (an
 // unsafe experiment with a ring buffer took the leader's from about 50 to 22-31 per bench:raft
