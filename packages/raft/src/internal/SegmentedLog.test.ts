@@ -25,10 +25,15 @@ const snapshotAt = (index: number, term = 1): Snapshot => ({
   membership: { voters: ["a"], learners: [] },
   data: new Uint8Array()
 })
+/** A sync and the deletions after it: their failures, once both are over (`done` first). */
 const sync = (log: SegmentedLog.SegmentedLog) =>
-  new Promise<ReadonlyArray<Error>>((resolve, reject) =>
-    log.sync((error, cleanup) => error === null ? resolve(cleanup) : reject(error))
-  )
+  new Promise<ReadonlyArray<Error>>((resolve, reject) => {
+    let synced = false
+    log.sync(
+      (error) => error === null ? synced = true : reject(error),
+      (failures) => synced ? resolve(failures) : reject(new Error("cleaned before done"))
+    )
+  })
 const segments = (dir: string) => fs.readdirSync(dir).filter((f) => /^log(\.\d+)?$/.test(f)).sort()
 const reopen = (dir: string, snapshot: Snapshot | null) => {
   const opened = SegmentedLog.open(dir, snapshot)
@@ -60,6 +65,23 @@ describe("SegmentedLog", () => {
     expect(segments(dir)).toEqual(["log.2"])
     log.close()
     expect(indexes(reopen(dir, snapshotAt(7)).entries)).toEqual([8])
+  })
+
+  it("a sync is done before the covered segments are deleted, which then go on the thread pool", async () => {
+    const dir = tempDir()
+    const { log } = SegmentedLog.open(dir, null)
+    log.append(1, range(1, 3))
+    log.compact(3)
+    log.append(4, [entry(4)])
+    const seen = await new Promise<{ atDone: Array<string>; atCleaned: Array<string> }>((resolve, reject) => {
+      let atDone: Array<string> = []
+      log.sync(
+        (error) => error === null ? atDone = segments(dir) : reject(error),
+        (failures) => failures.length === 0 ? resolve({ atDone, atCleaned: segments(dir) }) : reject(failures[0])
+      )
+    })
+    expect(seen).toEqual({ atDone: ["log", "log.1"], atCleaned: ["log.1"] })
+    log.close()
   })
 
   it("a compaction with nothing after the snapshot keeps the empty active segment and deletes the rest", async () => {

@@ -55,8 +55,16 @@ export interface SegmentedLog {
   readonly append: (from: number, entries: ReadonlyArray<Entry>) => void
   /** A durable snapshot now covers `index`: starts a new segment, and the covered ones go after the next sync. */
   readonly compact: (index: number) => void
-  /** Makes every append durable; `done` gets the first fsync error and the failures to delete covered segments. */
-  readonly sync: (done: (error: Error | null, cleanup: ReadonlyArray<Error>) => void) => void
+  /**
+   * Makes every append durable: `done` gets the first fsync error. The segments compacted away
+   * before it are deleted after `done` (a commit never waits for a deletion), and `cleaned`,
+   * when given, gets the failures to delete them once that is over (called after `done`, with
+   * none when there was nothing to delete or a sync failed).
+   */
+  readonly sync: (
+    done: (error: Error | null) => void,
+    cleaned?: (failures: ReadonlyArray<Error>) => void
+  ) => void
   /** The active segment's file, for error messages. */
   readonly activeFile: () => string
   readonly close: () => void
@@ -237,7 +245,7 @@ const make = (dir: string, recovered: Array<Segment>): SegmentedLog => {
     for (const s of covered) doomed.push(s.file)
   }
 
-  const sync = (done: (error: Error | null, cleanup: ReadonlyArray<Error>) => void) => {
+  const sync = (done: (error: Error | null) => void, cleaned?: (failures: ReadonlyArray<Error>) => void) => {
     const fds = [fd, ...rotatedOut]
     const closing = rotatedOut
     const syncDir = dirDirty
@@ -251,13 +259,17 @@ const make = (dir: string, recovered: Array<Segment>): SegmentedLog => {
       failure ??= error
       if (--pending > 0) return
       for (const c of closing) fs.close(c, () => {})
-      if (failure !== null || deleting.length === 0) return done(failure, [])
-      const cleanup: Array<Error> = []
+      done(failure)
+      // Deleting a segment of megabytes takes milliseconds (the file's blocks and cached
+      // pages are freed), on the thread pool: the entries this sync made durable are not
+      // held for it. After a failed sync the segments stay (the node stops on that error).
+      if (failure !== null || deleting.length === 0) return cleaned?.([])
+      const failures: Array<Error> = []
       let left = deleting.length
       for (const file of deleting) {
         fs.rm(file, { force: true }, (error) => {
-          if (error !== null) cleanup.push(error)
-          if (--left === 0) done(null, cleanup)
+          if (error !== null) failures.push(error)
+          if (--left === 0) cleaned?.(failures)
         })
       }
     }
