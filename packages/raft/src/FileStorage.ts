@@ -11,7 +11,9 @@
  * Writes are synchronous node:fs calls (they only fill the page cache). The fsyncs that
  * make a turn durable and the writing of a snapshot the node took itself run on libuv's
  * thread pool, so the event loop keeps serving the network, applying entries and answering
- * clients meanwhile (ADR 0036, revising 0032).
+ * clients meanwhile (ADR 0036, revising 0032). A snapshot goes to disk a MiB at a time, each
+ * made durable before the next, and the file it replaces is freed on the thread pool too:
+ * the log's fsyncs, on the same disk, never queue behind a whole snapshot (ADR 0102).
  */
 import * as Bytes from "@trading/domain/Bytes"
 import * as Fsync from "@trading/platform/Fsync"
@@ -151,12 +153,44 @@ const writeAllSync = (fd: number, parts: ReadonlyArray<Buffer>) => {
   while (rest.length > 0) rest = unwritten(rest, fs.writevSync(fd, rest))
 }
 
-/** `atomicWrite`'s temporary file off the event loop: the parts are written and fsynced on the thread pool. */
+const WRITE_CHUNK = 1 << 20
+
+/** `parts` (empty ones left out) cut into runs of at most `size` bytes. */
+const chunks = (parts: ReadonlyArray<Buffer>, size: number): Array<Array<Buffer>> => {
+  const out: Array<Array<Buffer>> = []
+  let current: Array<Buffer> = []
+  let room = size
+  for (const part of parts) {
+    for (let at = 0; at < part.length;) {
+      const piece = part.subarray(at, at + room)
+      current.push(piece)
+      at += piece.length
+      room -= piece.length
+      if (room === 0) {
+        out.push(current)
+        current = []
+        room = size
+      }
+    }
+  }
+  if (current.length > 0) out.push(current)
+  return out
+}
+
+/**
+ * `atomicWrite`'s temporary file off the event loop: the parts are written and fsynced on the
+ * thread pool, a MiB at a time with an fdatasync after each. Written at once, a snapshot of
+ * 11 MB reached the disk in one burst at its fsync, and every log fsync of the three nodes
+ * sharing the disk waited behind it (ADR 0102).
+ */
 const writeTemporary = async (file: string, parts: ReadonlyArray<Buffer>) => {
   const handle = await fs.promises.open(file, "w")
   try {
-    let rest = parts.filter((p) => p.length > 0)
-    while (rest.length > 0) rest = unwritten(rest, (await handle.writev(rest)).bytesWritten)
+    for (const chunk of chunks(parts, WRITE_CHUNK)) {
+      let rest = chunk
+      while (rest.length > 0) rest = unwritten(rest, (await handle.writev(rest)).bytesWritten)
+      await handle.datasync()
+    }
     await handle.sync()
   } finally {
     await handle.close()
@@ -174,9 +208,15 @@ export const make = (dir: string): Effect.Effect<StorageApi, StorageError, Scope
     const attempt = <A>(op: string, file: string, f: () => A) =>
       Effect.try({ try: f, catch: (cause) => new StorageError({ op, path: file, cause }) })
 
+    /** The second name of the snapshot file that `saveSnapshot` of `index` replaces, until it deletes it. */
+    const replacedFile = (index: number) => path.join(dir, `snapshot.${index}.replaced`)
     // Recover: read everything, cut a torn tail, drop entries the snapshot supersedes.
     const recovered = yield* attempt("open", dir, () => {
       fs.mkdirSync(dir, { recursive: true })
+      // what a crash in the middle of saveSnapshot leaves: its temporary file, or the replaced one
+      for (const file of fs.readdirSync(dir)) {
+        if (/^snapshot\.\d+\.(tmp|replaced)$/.test(file)) fs.rmSync(path.join(dir, file), { force: true })
+      }
       const hs = readIfExists(path.join(dir, "hardstate"))
       const hardState: HardState = hs === null
         ? { term: 0, votedFor: null }
@@ -235,15 +275,16 @@ export const make = (dir: string): Effect.Effect<StorageApi, StorageError, Scope
       }
     }
     const syncNow = (done: (error: StorageError | undefined) => void): void =>
-      log.sync((cause, cleanup) => {
-        if (cause !== null) return done(new StorageError({ op: "fsync", path: log.activeFile(), cause }))
+      log.sync(
+        (cause) => done(cause === null ? undefined : new StorageError({ op: "fsync", path: log.activeFile(), cause })),
         // a covered segment left behind costs only disk space: after a restart, open finds it
         // covered and the first compaction deletes it
-        if (cleanup.length > 0) {
-          Runtime.runFork(runtime)(Effect.logWarning("raft log: deleting covered segments failed", cleanup))
+        (failures) => {
+          if (failures.length > 0) {
+            Runtime.runFork(runtime)(Effect.logWarning("raft log: deleting covered segments failed", failures))
+          }
         }
-        done(undefined)
-      })
+      )
 
     const api: StorageApi = {
       load: attempt("load", dir, (): Persisted => ({
@@ -277,6 +318,10 @@ export const make = (dir: string): Effect.Effect<StorageApi, StorageError, Scope
               fs.rmSync(tmp, { force: true })
               return null
             }
+            // The file replaced keeps a second name through the rename, which then only drops
+            // a name: freeing a large file's blocks and cached pages took the event loop 4-8 ms
+            // inside renameSync; the unlink of that name does it on the thread pool below.
+            if (fs.existsSync(snapshotFile)) fs.linkSync(snapshotFile, replacedFile(snapshot.index))
             fs.renameSync(tmp, snapshotFile)
             const standIn = new Uint8Array(0)
             standIns.add(standIn)
@@ -290,6 +335,10 @@ export const make = (dir: string): Effect.Effect<StorageApi, StorageError, Scope
             try: () => Fsync.directoryOffLoop(dir),
             catch: (cause) => new StorageError({ op: "fsync", path: dir, cause })
           })
+          // a replaced file left behind costs disk space until the next start: not an error
+          yield* Effect.tryPromise(() => fs.promises.rm(replacedFile(snapshot.index), { force: true })).pipe(
+            Effect.catchAll((error) => Effect.logWarning("raft storage: deleting a replaced snapshot failed", error))
+          )
           return standIn
         }),
       snapshotData: (index, kept) =>

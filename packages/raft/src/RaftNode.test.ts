@@ -611,6 +611,28 @@ describe("durable storage (real files)", () => {
       expect(loaded.entries.map((e) => e.index)).toEqual([6])
     }))
 
+  it.scoped("a saved snapshot replaces the last one, and what a crash in saveSnapshot leaves is removed at start", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const membership = { voters: ["a"], learners: [] }
+      const s1 = yield* Scope.make()
+      const st1 = yield* FileStorage.make(dir).pipe(Scope.extend(s1))
+      yield* st1.saveSnapshot({ index: 3, term: 1, membership, parts: [new Uint8Array([3])] })
+      yield* st1.saveSnapshot({ index: 4, term: 1, membership, parts: [new Uint8Array([4])] })
+      // the replaced file's second name is gone once saveSnapshot is done
+      expect(fs.readdirSync(dir).filter((f) => f.startsWith("snapshot"))).toEqual(["snapshot"])
+      yield* Scope.close(s1, Exit.void)
+      // a crash after the link and before the rename, or while writing the temporary file
+      fs.linkSync(path.join(dir, "snapshot"), path.join(dir, "snapshot.5.replaced"))
+      fs.writeFileSync(path.join(dir, "snapshot.6.tmp"), "torn")
+      const loaded = yield* Effect.flatMap(
+        FileStorage.make(dir).pipe(Scope.extend(yield* Scope.make())),
+        (st) => st.load
+      )
+      expect(loaded.snapshot).toMatchObject({ index: 4, data: new Uint8Array([4]) })
+      expect(fs.readdirSync(dir).filter((f) => f.startsWith("snapshot"))).toEqual(["snapshot"])
+    }))
+
   it.scoped("a snapshot of several MiB (checksummed a MiB at a time) and an empty one load back as saved", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir
