@@ -80,24 +80,42 @@ const yieldToEventLoop = Effect.async<void>((resume) => {
   return Effect.sync(() => clearImmediate(handle))
 })
 
-const CRC_SLICE = 1 << 20
+/**
+ * A snapshot is checksummed and written in slices of a MiB: one slice per event-loop turn for
+ * the checksum, one fdatasync per slice for the write (ADR 0102).
+ */
+const SLICE = 1 << 20
 
-/** `encodeSnapshot` of a taken snapshot, its checksum taken a MiB at a time between event-loop turns. */
+/** `parts` (empty ones left out) cut into runs of at most `size` bytes. */
+const slices = (parts: ReadonlyArray<Buffer>, size: number): Array<Array<Buffer>> => {
+  const out: Array<Array<Buffer>> = []
+  let current: Array<Buffer> = []
+  let room = size
+  for (const part of parts) {
+    for (let at = 0; at < part.length;) {
+      const piece = part.subarray(at, at + room)
+      current.push(piece)
+      at += piece.length
+      room -= piece.length
+      if (room === 0) {
+        out.push(current)
+        current = []
+        room = size
+      }
+    }
+  }
+  if (current.length > 0) out.push(current)
+  return out
+}
+
+/** `encodeSnapshot` of a taken snapshot, its checksum taken a slice at a time between event-loop turns. */
 const encodeSnapshotSliced = (s: TakenSnapshot): Effect.Effect<Array<Buffer>> =>
   Effect.gen(function*() {
     const parts = [...snapshotPrefix(s), ...s.parts.map(asBuffer)]
     let crc = 0
-    let sinceYield = 0
-    for (const part of parts) {
-      for (let at = 0; at < part.length; at += CRC_SLICE) {
-        const slice = part.subarray(at, at + CRC_SLICE)
-        crc = crc32(slice, crc)
-        sinceYield += slice.length
-        if (sinceYield >= CRC_SLICE) {
-          sinceYield = 0
-          yield* yieldToEventLoop
-        }
-      }
+    for (const slice of slices(parts, SLICE)) {
+      for (const piece of slice) crc = crc32(piece, crc)
+      yield* yieldToEventLoop
     }
     return sealedWith(crc, parts)
   })
@@ -153,30 +171,6 @@ const writeAllSync = (fd: number, parts: ReadonlyArray<Buffer>) => {
   while (rest.length > 0) rest = unwritten(rest, fs.writevSync(fd, rest))
 }
 
-const WRITE_CHUNK = 1 << 20
-
-/** `parts` (empty ones left out) cut into runs of at most `size` bytes. */
-const chunks = (parts: ReadonlyArray<Buffer>, size: number): Array<Array<Buffer>> => {
-  const out: Array<Array<Buffer>> = []
-  let current: Array<Buffer> = []
-  let room = size
-  for (const part of parts) {
-    for (let at = 0; at < part.length;) {
-      const piece = part.subarray(at, at + room)
-      current.push(piece)
-      at += piece.length
-      room -= piece.length
-      if (room === 0) {
-        out.push(current)
-        current = []
-        room = size
-      }
-    }
-  }
-  if (current.length > 0) out.push(current)
-  return out
-}
-
 /**
  * `atomicWrite`'s temporary file off the event loop: the parts are written and fsynced on the
  * thread pool, a MiB at a time with an fdatasync after each. Written at once, a snapshot of
@@ -186,8 +180,8 @@ const chunks = (parts: ReadonlyArray<Buffer>, size: number): Array<Array<Buffer>
 const writeTemporary = async (file: string, parts: ReadonlyArray<Buffer>) => {
   const handle = await fs.promises.open(file, "w")
   try {
-    for (const chunk of chunks(parts, WRITE_CHUNK)) {
-      let rest = chunk
+    for (const slice of slices(parts, SLICE)) {
+      let rest = slice
       while (rest.length > 0) rest = unwritten(rest, (await handle.writev(rest)).bytesWritten)
       await handle.datasync()
     }
