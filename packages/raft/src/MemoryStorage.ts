@@ -5,6 +5,7 @@
 import * as Bytes from "@trading/domain/Bytes"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as LogBytes from "./internal/LogBytes.js"
 import * as Store from "./internal/MemoryLogStore.js"
 import { Storage, type StorageApi } from "./Storage.js"
 
@@ -20,7 +21,7 @@ export const crash = (disk: MemoryDisk): Effect.Effect<void> => Effect.sync(() =
 
 /** The output with copies of its entry bytes, which the node reuses after a compaction (StorageApi). */
 const ownCopy = (o: Store.PersistOutput): Store.PersistOutput =>
-  o._tag !== "PersistEntries" ? o : { ...o, entries: o.entries.map((e) => ({ ...e, data: e.data.slice() })) }
+  o._tag !== "PersistEntries" ? o : { ...o, entries: LogBytes.ownEntries(o.entries) }
 
 export const make = (disk: MemoryDisk): StorageApi => {
   const writeNow = (outputs: ReadonlyArray<Store.PersistOutput>) => {

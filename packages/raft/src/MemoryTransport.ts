@@ -5,6 +5,7 @@
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type { Message, NodeId } from "./core/Types.js"
+import * as LogBytes from "./internal/LogBytes.js"
 import { Transport, type TransportApi } from "./Transport.js"
 
 export interface MemoryNetwork {
@@ -23,7 +24,7 @@ export interface MemoryNetwork {
 const ownCopy = (m: Message): Message =>
   m.body._tag !== "AppendRequest" || m.body.entries.length === 0 ? m : {
     ...m,
-    body: { ...m.body, entries: m.body.entries.map((e) => ({ ...e, data: e.data.slice() })) }
+    body: { ...m.body, entries: LogBytes.ownEntries(m.body.entries) }
   }
 
 export const make: Effect.Effect<MemoryNetwork> = Effect.sync(() => {

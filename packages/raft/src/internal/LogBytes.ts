@@ -40,6 +40,13 @@ export const make = (options: { readonly spareBytes: number; readonly segmentByt
   spare: []
 })
 
+/**
+ * `entries` with bytes of their own: what a storage or a transport that keeps entries past
+ * the call keeps of them (the log's bytes are reused after a compaction).
+ */
+export const ownEntries = <E extends { readonly data: Uint8Array }>(entries: ReadonlyArray<E>): Array<E> =>
+  entries.map((e) => ({ ...e, data: e.data.slice() }))
+
 const empty = new Uint8Array(0)
 /** What freed segments are filled with: neither state machine here reads it as a command. */
 const POISON = 0xff
